@@ -1,0 +1,318 @@
+"""The command line: `python -m editgan <command> ...` (also the `editgan` console script).
+
+Every command calls the same library functions as the app and the tests; long work shows
+a tqdm progress bar. Errors the user can fix are printed as one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+
+def _bar(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, leave=False)
+
+    def update(step, total_steps, info=None):
+        bar.total = total_steps
+        bar.n = step
+        if isinstance(info, dict):
+            bar.set_postfix({k: round(v, 4) for k, v in info.items() if isinstance(v, float)}, refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def _save_image(tensor, path: str | Path) -> None:
+    from .embedding import to_pil
+
+    to_pil(tensor).save(path)
+
+
+def _save_labels(labels, palette, path: str | Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(palette[labels].numpy()).save(path)
+
+
+# ----- commands -------------------------------------------------------------------------------
+def cmd_sample(a) -> None:
+    from .model import load_model
+
+    m = load_model(a.model)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in a.seeds:
+        w = m.w_from_seed(seed, a.truncation)
+        image, labels = m.render(w)
+        _save_image(image, out / f"seed{seed:04d}.png")
+        if labels is not None:
+            _save_labels(labels, m.palette, out / f"seed{seed:04d}-parts.png")
+        if a.save_latent:
+            from safetensors.torch import save_file
+
+            save_file({"w_plus": w.contiguous()}, str(out / f"seed{seed:04d}.safetensors"))
+    print(f"wrote {len(a.seeds)} samples to {out}")
+
+
+def cmd_convert(a) -> None:
+    from .checkpoints import convert_checkpoint
+
+    convert_checkpoint(a.src, a.dst)
+    print(f"converted {a.src} -> {a.dst}")
+
+
+def _load_w(m, a):
+    """The W+ to work on: --seed, --latent (safetensors with w_plus) or --image (embedded)."""
+    if getattr(a, "latent", None):
+        from safetensors.torch import load_file
+
+        return load_file(a.latent)["w_plus"].reshape(m.G.num_ws, m.G.w_dim)
+    if getattr(a, "image", None):
+        from .embedding import EmbedConfig, embed, load_image
+
+        bar, upd = _bar(a.embed_steps, "embedding")
+        res = embed(m.G, load_image(a.image, m.G.resolution), EmbedConfig(steps=a.embed_steps), progress=upd)
+        bar.close()
+        print(f"embedded {a.image}: PSNR {res.psnr:.2f} dB")
+        return res.w_plus
+    return m.w_from_seed(a.seed, a.truncation)
+
+
+def cmd_embed(a) -> None:
+    from safetensors.torch import save_file
+
+    from .model import load_model
+
+    m = load_model(a.model)
+    w = _load_w(m, a)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({"w_plus": w.contiguous()}, str(out / "latent.safetensors"))
+    image, _ = m.render(w)
+    _save_image(image, out / "reconstruction.png")
+    print(f"wrote {out / 'latent.safetensors'} and {out / 'reconstruction.png'}")
+
+
+def _require_segmenter(m):
+    if m.segmenter is None:
+        raise SystemExit(f"error: {m.source} has no segmentation branch; train one with `python -m editgan segmenter train`")
+
+
+def cmd_edit(a) -> None:
+    from .editor import EditConfig, edit
+    from .labels import labels_from_png
+    from .model import load_model
+    from .vectors import EditVector, save_vector
+
+    m = load_model(a.model)
+    _require_segmenter(m)
+    w = _load_w(m, a)
+    target = labels_from_png(a.parts, m.palette, m.G.resolution)
+    bar, upd = _bar(a.steps, "editing")
+    res = edit(m.G, m.segmenter, w, target, EditConfig(steps=a.steps, lr=a.lr), progress=upd)
+    bar.close()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_image(res.image, out / "edited.png")
+    _save_labels(res.labels, m.palette, out / "edited-parts.png")
+    print(f"edit: {res.steps} steps, region accuracy {res.history[-1]['accuracy']:.3f}; wrote {out}/edited.png")
+    if a.save_vector:
+        from .editor import painted_classes
+
+        _, before = m.render(w)
+        parts = [m.class_names[c] for c in painted_classes(before, target)]
+        vec = EditVector(delta=res.delta, name=Path(a.save_vector).stem, description=a.description,
+                         model_fingerprint=m.fingerprint, parts=parts,
+                         method={"kind": "segmentation-edit", "steps": res.steps, "lr": a.lr})
+        save_vector(vec, a.save_vector)
+        print(f"saved edit vector {a.save_vector}")
+
+
+def cmd_apply(a) -> None:
+    from .editor import refine
+    from .model import load_model
+    from .vectors import apply_vectors, load_vector
+
+    m = load_model(a.model)
+    pairs = []
+    for spec in a.vector:
+        path, _, strength = spec.partition("=")
+        vec = load_vector(path)
+        pairs.append((vec, float(strength) if strength else vec.default_strength))
+    w = _load_w(m, a)
+    w2 = apply_vectors(w[None], pairs, m.G)[0]
+    if a.refine:
+        _require_segmenter(m)
+        parts = sorted({p for v, _ in pairs for p in v.parts})
+        bar, upd = _bar(a.refine, "refining")
+        w2 = refine(m.G, m.segmenter, w, w2 - w, parts, steps=a.refine, progress=upd).w_plus
+        bar.close()
+    image, _ = m.render(w2)
+    _save_image(image, a.out)
+    print(f"wrote {a.out}")
+
+
+def cmd_train_default(a) -> None:
+    from .training import TrainConfig, train
+
+    cfg = TrainConfig(world=a.world, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch)
+    if a.tiny:
+        cfg.channels, cfg.w_dim, cfg.resolution, cfg.mapping_layers = (16, 16, 8), 32, 16, 2
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"training {a.world}", unit="step")
+
+    def progress(step, info):
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=round(info["total"], 4), img_s=round(info["img_per_s"], 1), eta_min=round(info["eta_minutes"], 1))
+
+    G = train(cfg, a.run, progress)
+    bar.close()
+    G.save_pretrained(a.out)
+    print(f"saved generator to {a.out}")
+
+
+def cmd_segmenter_train(a) -> None:
+    from .checkpoints import load_generator
+    from .labels import read_labels_dir
+    from .segmenter import SegmenterTrainConfig, train_segmenter
+
+    G = load_generator(a.generator)
+    data = read_labels_dir(a.labels, G)
+    bar, upd = _bar(a.steps, "training segmenter")
+    res = train_segmenter(G, data.w_plus, data.labels, data.class_names, data.class_colors,
+                          SegmenterTrainConfig(steps=a.steps), num_members=a.members, progress=lambda s, t, l: upd(s, t, {"loss": l}))
+    bar.close()
+    res.segmenter.save_pretrained(a.out)
+    print(f"trained on {len(data.labels)} examples; final loss {res.losses[-1]:.4f}; saved to {a.out}")
+
+
+def cmd_segmenter_evaluate(a) -> None:
+    from .checkpoints import load_generator
+    from .labels import read_labels_dir
+    from .segmenter import Segmenter, generator_features, mean_iou
+
+    G = load_generator(a.generator)
+    seg = Segmenter.from_pretrained(a.segmenter)
+    data = read_labels_dir(a.labels, G)
+    feats = generator_features(G, data.w_plus)
+    with torch.no_grad():
+        pred = torch.cat([seg(feats_i).argmax(1) for feats_i in _chunks(feats, len(data.labels))])
+    miou, per = mean_iou(pred, data.labels, len(seg.class_names))
+    result = {"miou": miou, "per_class_iou": dict(zip(seg.class_names, per))}
+    print(json.dumps(result, indent=None if a.json else 2))
+
+
+def _chunks(features, n, size=8):
+    for i in range(0, n, size):
+        yield [f[i : i + size] for f in features]
+
+
+# ----- the parser -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="editgan", description="Semantic image editing with StyleGAN2 (EditGAN).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_arg(q):
+        q.add_argument("--model", default="faces", help="shipped domain (faces, cars), model folder, .pt/.pkl checkpoint or Hub repo id")
+
+    def source_args(q):
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--truncation", type=float, default=1.0)
+        q.add_argument("--latent", help="a .safetensors file holding w_plus")
+        q.add_argument("--image", help="a photo to embed first")
+        q.add_argument("--embed-steps", type=int, default=300)
+
+    q = sub.add_parser("sample", help="images and part maps from seeds")
+    model_arg(q)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    q.add_argument("--truncation", type=float, default=1.0)
+    q.add_argument("--save-latent", action="store_true")
+    q.add_argument("--out", default="samples")
+    q.set_defaults(fn=cmd_sample)
+
+    q = sub.add_parser("convert", help="convert a rosinality .pt or NVlabs .pkl checkpoint to an editgan folder")
+    q.add_argument("src")
+    q.add_argument("dst")
+    q.set_defaults(fn=cmd_convert)
+
+    q = sub.add_parser("embed", help="embed a photo into W+")
+    model_arg(q)
+    source_args(q)
+    q.add_argument("--out", default="embedded")
+    q.set_defaults(fn=cmd_embed)
+
+    q = sub.add_parser("edit", help="edit an image from an edited part-map PNG")
+    model_arg(q)
+    source_args(q)
+    q.add_argument("--parts", required=True, help="the edited part map (PNG in the model's class colours)")
+    q.add_argument("--steps", type=int, default=100)
+    q.add_argument("--lr", type=float, default=0.02)
+    q.add_argument("--out", default="edited")
+    q.add_argument("--save-vector", help="save the edit as a vector (.safetensors)")
+    q.add_argument("--description", default="")
+    q.set_defaults(fn=cmd_edit)
+
+    q = sub.add_parser("apply", help="apply edit vectors (path=strength) to a seed, latent or photo")
+    model_arg(q)
+    source_args(q)
+    q.add_argument("--vector", action="append", required=True, help="PATH[=STRENGTH], repeatable")
+    q.add_argument("--refine", type=int, default=0, help="refinement steps (EditGAN's 10-30)")
+    q.add_argument("--out", default="applied.png")
+    q.set_defaults(fn=cmd_apply)
+
+    q = sub.add_parser("train-default", help="train a default model by distillation from a procedural world")
+    q.add_argument("--world", default="faces", choices=["faces", "cars"])
+    q.add_argument("--minutes", type=float, default=60)
+    q.add_argument("--max-steps", type=int)
+    q.add_argument("--batch", type=int, default=8)
+    q.add_argument("--tiny", action="store_true", help="a tiny 16-px config (smoke tests)")
+    q.add_argument("--run", default="runs/faces", help="run folder (checkpoints, logs, grids); resumed if present")
+    q.add_argument("--out", default="runs/faces/generator")
+    q.set_defaults(fn=cmd_train_default)
+
+    seg = sub.add_parser("segmenter", help="train or evaluate a segmentation branch").add_subparsers(dest="segmenter_command", required=True)
+    q = seg.add_parser("train", help="train a branch from a labels folder")
+    q.add_argument("generator")
+    q.add_argument("labels")
+    q.add_argument("--out", required=True)
+    q.add_argument("--steps", type=int, default=600)
+    q.add_argument("--members", type=int, default=10)
+    q.set_defaults(fn=cmd_segmenter_train)
+    q = seg.add_parser("evaluate", help="mIoU of a branch on a labels folder")
+    q.add_argument("generator")
+    q.add_argument("segmenter")
+    q.add_argument("labels")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_segmenter_evaluate)
+
+    try:
+        from .hub import add_cli
+    except ImportError:  # pragma: no cover - hub support is part of the package
+        add_cli = None
+    if add_cli:
+        add_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .checkpoints import CheckpointError
+    from .editor import EditError
+    from .embedding import ImageError
+    from .segmenter import SegmenterError
+    from .vectors import VectorError
+
+    try:
+        args.fn(args)
+    except (CheckpointError, EditError, ImageError, SegmenterError, VectorError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

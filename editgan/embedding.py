@@ -1,0 +1,160 @@
+"""Embedding a real image into W+, and reading images in any size and mode.
+
+Optimisation from the mean latent (or a given start) with a reconstruction loss that
+needs no downloaded weights: L1 at three scales plus an image-gradient term (edges
+matter to the eye more than flat regions), and a small pull towards the mean latent
+that keeps W+ where the generator draws well.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class ImageError(ValueError):
+    """An image that cannot be used (unreadable, empty, ...)."""
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB; transparency is composited on white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image).convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(image, dtype=np.float64)
+        arr = (arr / max(arr.max(), 1) * 255).astype(np.uint8)
+        return Image.fromarray(arr).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(source, resolution: int) -> torch.Tensor:
+    """A path, PIL image or uint8 array -> (3, R, R) float tensor in [-1, 1], centre-cropped to a square."""
+    if isinstance(source, (str, Path)):
+        try:
+            image = Image.open(source)
+            image.load()
+        except (UnidentifiedImageError, OSError) as e:
+            raise ImageError(f"cannot read {source} as an image: {e}") from e
+    elif isinstance(source, np.ndarray):
+        if source.ndim not in (2, 3) or source.size == 0:
+            raise ImageError(f"an image array must be HxW or HxWxC, got shape {source.shape}")
+        image = Image.fromarray(source if source.dtype == np.uint8 else np.clip(source, 0, 255).astype(np.uint8))
+    elif isinstance(source, Image.Image):
+        image = source
+    else:
+        raise ImageError(f"expected an image path, PIL image or array, got {type(source).__name__}")
+    if min(image.size) < 1:
+        raise ImageError("the image is empty")
+    image = to_rgb(image)
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.LANCZOS)
+    arr = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1)
+    return arr / 127.5 - 1
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [-1, 1] -> PIL RGB."""
+    arr = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(arr)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1] on a 0-1 scale."""
+    mse = ((a - b) / 2).pow(2).mean().clamp(min=1e-12)
+    return float(-10 * torch.log10(mse))
+
+
+def reconstruction_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    loss = x.new_zeros(())
+    a, b = x, target
+    for _ in range(3):
+        loss = loss + (a - b).abs().mean()
+        gx = (a[..., 1:] - a[..., :-1]) - (b[..., 1:] - b[..., :-1])
+        gy = (a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])
+        loss = loss + 0.5 * (gx.abs().mean() + gy.abs().mean())
+        if a.shape[-1] <= 8:
+            break
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    return loss
+
+
+@dataclass
+class EmbedConfig:
+    steps: int = 300
+    lr: float = 0.05
+    mean_weight: float = 1e-3  # pull towards the mean latent
+    w_steps: float = 0.3  # share of the steps spent in W (one code for all layers) before W+
+    seed: int = 0
+
+
+@dataclass
+class EmbedResult:
+    w_plus: torch.Tensor  # (num_ws, w_dim)
+    image: torch.Tensor  # (3, R, R) reconstruction
+    psnr: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _optimise(G, codes_of, param, target, steps, lr, mean_w, mean_weight, first_step, total, history, progress):
+    """Adam on `param` for `steps` steps with a cosine decay to a tenth; codes_of(param) -> W+."""
+    opt = torch.optim.Adam([param], lr=lr)
+    for i in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / max(steps, 1))))
+        codes = codes_of(param)
+        loss = reconstruction_loss(G.synthesis(codes), target) + mean_weight * (codes - mean_w).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        record = {"step": first_step + i + 1, "loss": float(loss)}
+        history.append(record)
+        if progress:
+            progress(first_step + i + 1, total, record)
+
+
+def embed(
+    G,
+    target: torch.Tensor,
+    config: EmbedConfig | None = None,
+    start: torch.Tensor | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+) -> EmbedResult:
+    """Find W+ whose image matches `target` (3, R, R) in [-1, 1].
+
+    First a share of the steps in W (one code broadcast to every layer: robust), then in
+    W+ (every layer free: accurate). `start` is a W (w_dim) or W+ (num_ws, w_dim) guess,
+    for example from an encoder; by default the mean latent.
+    """
+    config = config or EmbedConfig()
+    r, n, d = G.resolution, G.num_ws, G.w_dim
+    if target.shape != (3, r, r):
+        raise ImageError(f"the image to embed must be (3, {r}, {r}) for this generator, got {tuple(target.shape)}")
+    torch.manual_seed(config.seed)
+    mean_w = G.mean_w().detach().reshape(1, 1, d)
+    target = target[None]
+    history: list[dict] = []
+    if start is not None and start.numel() == n * d:
+        w_plus = start.detach().reshape(1, n, d).clone()
+        w_steps = 0
+    else:
+        w = (start.detach().reshape(1, 1, d) if start is not None else mean_w).clone().requires_grad_(True)
+        w_steps = int(config.steps * config.w_steps)
+        _optimise(G, lambda p: p.expand(1, n, d), w, target, w_steps, config.lr, mean_w, config.mean_weight, 0, config.steps, history, progress)
+        w_plus = w.detach().expand(1, n, d).clone()
+    w_plus.requires_grad_(True)
+    _optimise(G, lambda p: p, w_plus, target, config.steps - w_steps, config.lr * 0.5, mean_w, config.mean_weight, w_steps, config.steps, history, progress)
+    codes = w_plus.detach()
+    with torch.no_grad():
+        image = G.synthesis(codes)[0]
+    return EmbedResult(w_plus=codes[0], image=image, psnr=psnr(image, target[0]), history=history)

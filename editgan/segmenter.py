@@ -1,0 +1,272 @@
+"""The segmentation branch: an ensemble of per-pixel MLPs on the generator's feature maps.
+
+As in EditGAN / DatasetGAN, every synthesis conv output is upsampled to the image
+resolution and concatenated, and each pixel's feature vector goes through small MLPs
+(Linear-ReLU-BatchNorm, 128 then 32 hidden units); the ensemble's logits are averaged.
+
+Done without the memory bill: the first layer is linear and per-pixel, and bilinear
+upsampling is linear and per-channel, so they commute. Each feature map is projected to
+128 channels at its own resolution and only the projections are upsampled and summed:
+the same logits as concatenating (6016 x 512 x 512 floats, 5.9 GiB, for a 512-px
+StyleGAN2) while holding 128 channels at a time. Training samples pixels (bilinear
+sampling of the projections at the pixel centres) instead of materialising every pixel.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+CONFIG_NAME = "segmenter.json"
+WEIGHTS_NAME = "segmenter.safetensors"
+
+
+@dataclass
+class SegmenterConfig:
+    feature_channels: tuple[int, ...]
+    resolution: int
+    class_names: tuple[str, ...]
+    class_colors: tuple[tuple[int, int, int], ...]
+    num_members: int = 10
+    hidden: tuple[int, int] = (128, 32)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SegmenterConfig":
+        return cls(
+            feature_channels=tuple(d["feature_channels"]),
+            resolution=int(d["resolution"]),
+            class_names=tuple(d["class_names"]),
+            class_colors=tuple(tuple(int(v) for v in c) for c in d["class_colors"]),
+            num_members=int(d.get("num_members", 10)),
+            hidden=tuple(d.get("hidden", (128, 32))),
+        )
+
+
+class SegmenterError(ValueError):
+    """A segmentation branch that cannot be used (wrong files, wrong generator, bad labels)."""
+
+
+# ----- the maths: sampling and upsampling of per-layer projections -------------------------
+def pixel_grid(coords: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Integer pixel coords (N, P, 2) as (row, col) -> grid_sample grid (N, P, 1, 2) at pixel centres."""
+    xy = (coords.flip(-1).float() + 0.5) / resolution * 2 - 1
+    return xy.unsqueeze(2)
+
+
+def sample_at(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear values of x (N, C, h, w) at grid (N, P, 1, 2) -> (N, P, C).
+
+    Equal to F.interpolate(x, size=resolution, mode="bilinear") read at those pixels.
+    """
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[..., 0].transpose(1, 2)
+
+
+def upsample(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    if x.shape[-1] == resolution:
+        return x
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+
+
+# ----- the model ---------------------------------------------------------------------------
+class PixelMLP(nn.Module):
+    """One ensemble member. The first layer is split into one projection per feature map."""
+
+    def __init__(self, feature_channels: Sequence[int], hidden: tuple[int, int], num_classes: int):
+        super().__init__()
+        h1, h2 = hidden
+        self.split = list(feature_channels)
+        self.first = nn.Linear(sum(feature_channels), h1)
+        self.rest = nn.Sequential(nn.ReLU(), nn.BatchNorm1d(h1), nn.Linear(h1, h2), nn.ReLU(), nn.BatchNorm1d(h2), nn.Linear(h2, num_classes))
+
+    def project(self, features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Each feature map (N, C_i, h, w) -> its share of the first layer (N, h1, h, w)."""
+        weights = self.first.weight.split(self.split, dim=1)
+        return [F.conv2d(f, w[:, :, None, None]) for f, w in zip(features, weights)]
+
+    def logits_at(self, features: Sequence[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
+        """Logits (N, P, K) at the pixels of `grid` (N, P, 1, 2)."""
+        h = sum(sample_at(p, grid) for p in self.project(features)) + self.first.bias
+        n, p, c = h.shape
+        return self.rest(h.reshape(n * p, c)).reshape(n, p, -1)
+
+    def logits(self, features: Sequence[torch.Tensor], resolution: int) -> torch.Tensor:
+        """Logits (N, K, R, R) of every pixel, holding one member's hidden map at a time."""
+        h = sum(upsample(p, resolution) for p in self.project(features)) + self.first.bias[:, None, None]
+        n, c, r, _ = h.shape
+        flat = h.permute(0, 2, 3, 1).reshape(-1, c)
+        del h
+        out = self.rest(flat)
+        return out.reshape(n, r, r, -1).permute(0, 3, 1, 2)
+
+
+class Segmenter(nn.Module):
+    def __init__(self, config: SegmenterConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(
+            PixelMLP(config.feature_channels, config.hidden, config.num_classes) for _ in range(config.num_members)
+        )
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config.class_names)
+
+    @property
+    def palette(self) -> torch.Tensor:
+        return torch.tensor(self.config.class_colors, dtype=torch.uint8)
+
+    def check_features(self, features: Sequence[torch.Tensor]) -> None:
+        got = [int(f.shape[1]) for f in features]
+        if got != list(self.config.feature_channels):
+            raise SegmenterError(
+                f"this segmentation branch reads feature maps with channels {list(self.config.feature_channels)}, "
+                f"but the generator gave {got}: it was trained for another generator"
+            )
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Mean logits of the ensemble (N, K, R, R)."""
+        self.check_features(features)
+        total = None
+        for m in self.members:
+            out = m.logits(features, self.config.resolution)
+            total = out if total is None else total + out
+        return total / len(self.members)
+
+    @torch.no_grad()
+    def predict(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        return self(features).argmax(1)
+
+    def logits_concatenated(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The release's way (upsample every map, concatenate, MLP): for tests and benchmarks."""
+        r = self.config.resolution
+        x = torch.cat([upsample(f, r) for f in features], 1)
+        n = x.shape[0]
+        flat = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+        outs = [m.rest(m.first(flat)) for m in self.members]
+        return (sum(outs) / len(outs)).reshape(n, r, r, -1).permute(0, 3, 1, 2)
+
+    # ----- files -----------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_NAME))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "Segmenter":
+        folder = Path(folder)
+        for name in (CONFIG_NAME, WEIGHTS_NAME):
+            if not (folder / name).is_file():
+                raise SegmenterError(f"no segmentation branch in {folder}: {name} is missing")
+        try:
+            config = SegmenterConfig.from_dict(json.loads((folder / CONFIG_NAME).read_text()))
+            model = cls(config)
+            model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+        except (KeyError, ValueError, RuntimeError, OSError) as e:
+            raise SegmenterError(f"cannot read the segmentation branch in {folder}: {e}") from e
+        return model.eval()
+
+
+# ----- training -------------------------------------------------------------------------------
+@dataclass
+class SegmenterTrainConfig:
+    steps: int = 600
+    pixels_per_example: int = 256
+    lr: float = 1e-3
+    balance: float = 0.5  # sample pixels with probability ~ class_frequency ** -balance (0: uniform)
+    seed: int = 0
+
+
+@dataclass
+class SegmenterTrainResult:
+    segmenter: Segmenter
+    losses: list[float] = field(default_factory=list)
+
+
+@torch.no_grad()
+def generator_features(G, w_plus: torch.Tensor, batch: int = 8) -> list[torch.Tensor]:
+    """Feature maps for a batch of W+ codes, computed in chunks."""
+    chunks = [G.synthesis(w_plus[i : i + batch], return_features=True)[1] for i in range(0, len(w_plus), batch)]
+    return [torch.cat([c[j] for c in chunks]) for j in range(len(chunks[0]))]
+
+
+def pixel_sampling_weights(labels: torch.Tensor, num_classes: int, balance: float) -> torch.Tensor:
+    """Per-pixel sampling weights (N, R*R) that favour rare classes."""
+    counts = torch.bincount(labels.flatten(), minlength=num_classes).float().clamp(min=1)
+    return (counts ** -balance)[labels].flatten(1)
+
+
+def train_segmenter(
+    G,
+    w_plus: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: Sequence[str],
+    class_colors: Sequence[Sequence[int]],
+    config: SegmenterTrainConfig | None = None,
+    num_members: int = 10,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> SegmenterTrainResult:
+    """Train the ensemble from N labelled examples: w_plus (N, num_ws, w_dim), labels (N, R, R)."""
+    config = config or SegmenterTrainConfig()
+    r = G.resolution
+    if w_plus.ndim != 3 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
+        raise SegmenterError(f"w_plus must be (N, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")
+    if labels.shape != (len(w_plus), r, r):
+        raise SegmenterError(f"labels must be (N, {r}, {r}) to match the generator, got {tuple(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= len(class_names):
+        raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
+    torch.manual_seed(config.seed)
+    features = generator_features(G, w_plus)
+    seg = Segmenter(
+        SegmenterConfig(
+            feature_channels=tuple(int(f.shape[1]) for f in features),
+            resolution=r,
+            class_names=tuple(class_names),
+            class_colors=tuple(tuple(int(v) for v in c) for c in class_colors),
+            num_members=num_members,
+        )
+    ).train()
+    opt = torch.optim.Adam(seg.parameters(), lr=config.lr)
+    weights = pixel_sampling_weights(labels, len(class_names), config.balance)
+    flat_labels = labels.flatten(1)
+    losses = []
+    for step in range(config.steps):
+        loss = 0.0
+        for member in seg.members:
+            idx = torch.multinomial(weights, config.pixels_per_example, replacement=True)  # (N, P)
+            coords = torch.stack([idx // r, idx % r], -1)
+            target = flat_labels.gather(1, idx)
+            logits = member.logits_at(features, pixel_grid(coords, r))
+            loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss) / len(seg.members))
+        if progress:
+            progress(step + 1, config.steps, losses[-1])
+    return SegmenterTrainResult(seg.eval(), losses)
+
+
+def mean_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> tuple[float, list[float | None]]:
+    """Mean IoU over the classes present in target or prediction; per-class IoU (None if absent)."""
+    per = []
+    for k in range(num_classes):
+        p, t = pred == k, target == k
+        union = (p | t).sum().item()
+        per.append((p & t).sum().item() / union if union else None)
+    present = [v for v in per if v is not None]
+    return (sum(present) / len(present) if present else 0.0), per
