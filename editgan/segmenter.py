@@ -99,7 +99,7 @@ class PixelMLP(nn.Module):
 
     def logits_at(self, features: Sequence[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
         """Logits (N, P, K) at the pixels of `grid` (N, P, 1, 2)."""
-        h = sum(sample_at(p, grid) for p in self.project(features)) + self.first.bias
+        h = self.first(torch.cat([sample_at(f, grid) for f in features], -1))
         n, p, c = h.shape
         return self.rest(h.reshape(n * p, c)).reshape(n, p, -1)
 
@@ -255,7 +255,7 @@ def train_segmenter(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss) / len(seg.members))
+        losses.append(float(loss.detach()) / len(seg.members))
         if progress:
             progress(step + 1, config.steps, losses[-1])
     return SegmenterTrainResult(seg.eval(), losses)

@@ -198,7 +198,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress=None) -> Generator:
         ema_update(G_ema, G, cfg.ema)
         step += 1
         for k, v in losses.items():
-            running[k] = running.get(k, 0.0) + float(v)
+            running[k] = running.get(k, 0.0) + float(v.detach())
 
         if step % cfg.log_every == 0:
             now = time.time()

@@ -121,6 +121,7 @@ class Canvas:
         self.n, self.size = n, size
         c = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
         self.y, self.x = torch.meshgrid(c, c, indexing="ij")  # (H, W)
+        self.row, self.column = c[None, :], c[:, None]  # x as (1, W), y as (H, 1): cheaper to broadcast
         self.pixel = 2.0 / size
         self.rgb = torch.zeros(n, 3, size, size)
         self.labels = torch.zeros(n, size, size, dtype=torch.long)
@@ -145,7 +146,7 @@ def col(v: torch.Tensor) -> torch.Tensor:
 
 def ellipse(canvas: Canvas, cx, cy, rx, ry, angle=None) -> torch.Tensor:
     """Inside-test of an ellipse per sample; all arguments (N,) tensors or floats."""
-    x, y = canvas.x[None] - col(_t(cx, canvas)), canvas.y[None] - col(_t(cy, canvas))
+    x, y = canvas.row[None] - col(_t(cx, canvas)), canvas.column[None] - col(_t(cy, canvas))
     if angle is not None:
         a = col(_t(angle, canvas))
         x, y = x * torch.cos(a) + y * torch.sin(a), -x * torch.sin(a) + y * torch.cos(a)
@@ -157,8 +158,8 @@ def box(canvas: Canvas, x0, y0, x1, y1, radius=None) -> torch.Tensor:
     x0, y0, x1, y1 = (col(_t(v, canvas)) for v in (x0, y0, x1, y1))
     cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0).abs() / 2, (y1 - y0).abs() / 2
     r = col(_t(radius, canvas)) if radius is not None else torch.zeros_like(hx)
-    qx = (canvas.x[None] - cx).abs() - hx + r
-    qy = (canvas.y[None] - cy).abs() - hy + r
+    qx = (canvas.row[None] - cx).abs() - hx + r
+    qy = (canvas.column[None] - cy).abs() - hy + r
     d = torch.sqrt(qx.clamp(min=0) ** 2 + qy.clamp(min=0) ** 2) + torch.minimum(torch.maximum(qx, qy), torch.zeros_like(qx)) - r
     return d <= 0
 
@@ -174,7 +175,7 @@ def convex(canvas: Canvas, points, radius=None) -> torch.Tensor:
     area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in edges)
     sign = torch.where(area < 0, -1.0, 1.0)
     r = col(_t(radius, canvas)) if radius is not None else None
-    x, y = canvas.x[None], canvas.y[None]
+    x, y = canvas.row[None], canvas.column[None]
     outside, far = None, None
     for (x0, y0), (x1, y1) in edges:
         ex, ey = x1 - x0, y1 - y0
@@ -194,7 +195,7 @@ def convex(canvas: Canvas, points, radius=None) -> torch.Tensor:
 
 def shade(canvas: Canvas, base: torch.Tensor, light_x: torch.Tensor, strength: float = 0.25) -> torch.Tensor:
     """Per-pixel colour (N, 3, H, W): `base` (N, 3) lit from the side given by light_x in [-1, 1]."""
-    ramp = 1.0 + strength * col(light_x) * canvas.x[None] - 0.1 * strength * canvas.y[None]
+    ramp = 1.0 + strength * col(light_x) * canvas.row[None] - 0.1 * strength * canvas.column[None]
     return base[:, :, None, None] * ramp[:, None]
 
 

@@ -41,7 +41,7 @@ class Cars(World):
         PartClass("lights", (255, 0, 255)),
     )
     parameters = (
-        Parameter("body_length", 1.64, 1.86, "length of the body (the frame is 2 wide)"),
+        Parameter("body_length", 1.66, 1.86, "length of the body (the frame is 2 wide)"),
         Parameter("body_height", 0.40, 0.48, "height of the lower body, from the sills to the waist line"),
         Parameter("roof_height", 0.24, 0.34, "height of the roof above the waist line"),
         Parameter("roof_start", 0.16, 0.32, "rear end of the roof, fraction of the body length from the back (sets the rear-window rake)"),
@@ -50,10 +50,10 @@ class Cars(World):
         Parameter("body_saturation", 0.35, 0.85, "saturation of the paint"),
         Parameter("body_lightness", 0.0, 1.0, "lightness of the paint, dark (0) to light (1)"),
         Parameter("window_tint", 0.0, 1.0, "glass from clear pale blue (0) to dark tinted (1)"),
-        Parameter("wheel_size", 0.15, 0.20, "tyre radius (the wheel arches follow)"),
+        Parameter("wheel_size", 0.15, 0.19, "tyre radius (the wheel arches follow)"),
         Parameter("rim_size", 0.50, 0.75, "rim radius as a fraction of the tyre radius"),
         Parameter("rim_style", 0.0, 1.0, "rim look: plain silver disc (0) to five dark-gapped spokes (1)"),
-        Parameter("wheelbase", 0.92, 1.06, "distance between the wheel centres"),
+        Parameter("wheelbase", 0.90, 1.02, "distance between the wheel centres"),
         Parameter("light_size", 0.0, 1.0, "size of the head- and tail-lights"),
         Parameter("sky_hue", 0.0, 1.0, "sky colour: warm dusk (0), pale (0.25), light blue (0.5), blue (0.75), violet (1)"),
         Parameter("sky_brightness", 0.0, 1.0, "sky brightness"),
@@ -65,9 +65,9 @@ class Cars(World):
 
     def draw(self, c: Canvas, p: dict[str, torch.Tensor]) -> None:
         L = {cls.name: i for i, cls in enumerate(self.classes)}
-        n, x, y = c.n, c.x[None], c.y[None]
+        n, x, y = c.n, c.row[None], c.column[None]  # x: (1, 1, W), y: (1, H, 1)
         light = p["light_x"]
-        everywhere = torch.ones(n, c.size, c.size, dtype=torch.bool)
+        everywhere = torch.ones(n, 1, 1, dtype=torch.bool)
 
         # sky: one hue, darker at the top, hazier towards the bottom of the frame
         sky = palette_lerp(SKY, p["sky_hue"]) * (0.60 + 0.45 * p["sky_brightness"])[:, None]
@@ -131,43 +131,44 @@ class Cars(World):
         # lights: a headlight at the nose, a tail-light at the back, hung from the waist line.
         # They are clipped to the body outside the largest arches at any wheelbase, so that
         # neither the wheel size nor the wheelbase ever changes the lights.
-        lw = 0.17 + 0.11 * p["light_size"]  # width
-        lh = 0.09 + 0.045 * p["light_size"]  # height
-        head = box(c, x1 - lw, top + 0.045, x1 + 0.02, top + 0.045 + lh, lh * 0.35)
-        tail = box(c, x0 - 0.02, top + 0.055, x0 + 0.8 * lw, top + 0.055 + lh, lh * 0.3)
-        keep = lower & ~self._arch_zone(c, cx)
+        lw = 0.16 + 0.14 * p["light_size"]  # width
+        lh = 0.085 + 0.04 * p["light_size"]  # height
+        head = box(c, x1 - lw, top + 0.04, x1 + 0.02, top + 0.04 + lh, lh * 0.35)
+        tail = box(c, x0 - 0.02, top + 0.05, x0 + 0.8 * lw, top + 0.05 + lh, lh * 0.3)
+        keep = lower & ~self._arch_zone(c, cx, margin=0.035)
         head, tail = head & keep, tail & keep
         c.paint(head, torch.tensor([1.0, 0.96, 0.72]).expand(n, 3), L["lights"])
         c.paint(tail, torch.tensor([0.95, 0.10, 0.08]).expand(n, 3), L["lights"])
 
-        # wheels: near-black tyres, light rims whose spokes darken with rim_style
-        rim_r = radius * p["rim_size"]
-        tyre_rgb = shade(c, torch.full((n, 3), 0.085), light, 0.4)
+        # wheels: near-black tyres, light rims whose spokes darken with rim_style. Both wheels
+        # at once: each pixel is measured from the nearer wheel centre (thin row and column
+        # tensors keep most of the arithmetic off the full grid)
+        dx = x - torch.where(x < col(cx), col(wheels[0]), col(wheels[1]))
+        dy = y - col(wheel_y)
+        r = torch.sqrt(dx**2 + dy**2).clamp(min=1e-6)
+        c.paint(r <= col(radius), torch.full((n, 3), 0.085), L["tyres"])
+        rr = r / col(radius * p["rim_size"])
+        u = dx / r
+        u2 = u * u
+        cos5 = u * (16 * u2 * u2 - 20 * u2 + 5)  # cos(5 * angle): five spokes
+        gaps = ((rr > 0.30) & (rr < 0.84)) * (1 - ((cos5 - 0.35) * 3).clamp(0, 1))
+        look = 1 - col(0.80 * p["rim_style"]) * gaps - 0.45 * (rr < 0.14) - 0.12 * ((rr - 0.92).abs() < 0.04)
         rim_rgb = shade(c, torch.tensor([0.80, 0.81, 0.84]).expand(n, 3), light, 0.25)
-        for wx in wheels:
-            c.paint(ellipse(c, wx, wheel_y, radius, radius), tyre_rgb, L["tyres"])
-            dx, dy = x - col(wx), y - col(wheel_y)
-            r = torch.sqrt(dx**2 + dy**2).clamp(min=1e-6)
-            u = dx / r
-            cos5 = 16 * u**5 - 20 * u**3 + 5 * u  # cos(5 * angle): five spokes
-            rr = r / col(rim_r)
-            spoke = ((cos5 - 0.35) * 3).clamp(0, 1)
-            gaps = ((rr > 0.30) & (rr < 0.84)).float() * (1 - spoke)
-            look = 1 - col(p["rim_style"]) * 0.80 * gaps - 0.45 * (rr < 0.14).float() - 0.12 * ((rr - 0.92).abs() < 0.04).float()
-            c.paint(rr <= 1, rim_rgb * look[:, None], L["rims"])
+        c.paint(rr <= 1, rim_rgb * look[:, None], L["rims"])
 
-    def _arch_zone(self, c: Canvas, cx: torch.Tensor) -> torch.Tensor:
-        """Everything any wheel arch can cut, over the whole range of wheel size and wheelbase.
+    def _arch_zone(self, c: Canvas, cx: torch.Tensor, margin: float) -> torch.Tensor:
+        """Everything any wheel arch can cut, over the whole range of wheel size and wheelbase,
+        grown by `margin` (so that no output pixel of 64 px or more mixes a light with an arch).
 
         Arches of smaller wheels lie inside the largest one (all touch the road at the same
         point), so the union is two capsules: the largest arch swept along the wheel's range.
         """
         r_max = self.parameters[self.index("wheel_size")].high
         wb = self.parameters[self.index("wheelbase")]
-        x, y = c.x[None], c.y[None]
+        x, y = c.row[None], c.column[None]
         zone = torch.zeros(c.n, c.size, c.size, dtype=torch.bool)
         for side in (-1.0, 1.0):
             a, b = col(cx + side * wb.low / 2), col(cx + side * wb.high / 2)
             dx = x - torch.minimum(torch.maximum(x, torch.minimum(a, b)), torch.maximum(a, b))
-            zone = zone | (dx**2 + (y - (GROUND - r_max)) ** 2 <= (r_max + ARCH_GAP) ** 2)
+            zone = zone | (dx**2 + (y - (GROUND - r_max)) ** 2 <= (r_max + ARCH_GAP + margin) ** 2)
         return zone

@@ -1,0 +1,53 @@
+"""Shared fixtures: small real models that the tests can afford on a 2-core CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from editgan.generator import Generator, GeneratorConfig
+from editgan.model import EditModel
+from editgan.segmenter import SegmenterTrainConfig, generator_features, train_segmenter
+
+BAND_CLASSES = ("low", "mid", "high")
+BAND_COLORS = ((0, 0, 255), (0, 200, 0), (255, 255, 0))
+
+
+def band_values(G, features) -> torch.Tensor:
+    """The quantity the tiny model's classes band: the penultimate feature map's channel mean."""
+    v = features[-2].mean(1, keepdim=True)
+    return F.interpolate(v, size=G.resolution, mode="bilinear", align_corners=False)[:, 0]
+
+
+def band_labels(values: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    return (values > thresholds[0]).long() + (values > thresholds[1]).long()
+
+
+def make_tiny_model(seed: int = 0, n: int = 16):
+    """A tiny random 32-px generator with a segmentation branch trained from n labelled samples.
+
+    The labelling rule is one the features can carry (terciles of a feature map's mean), so
+    the branch generalises to held-out samples. Returns the model and the band thresholds.
+    """
+    torch.manual_seed(seed)
+    G = Generator(GeneratorConfig(resolution=32, z_dim=16, w_dim=32, mapping_layers=2, channels=(32, 32, 16, 16))).eval()
+    with torch.no_grad():
+        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+        w_plus = G.w_plus(G.mapping(z))
+        values = band_values(G, generator_features(G, w_plus))
+    thresholds = values.flatten().quantile(torch.tensor([1 / 3, 2 / 3]))
+    seg = train_segmenter(G, w_plus, band_labels(values, thresholds), BAND_CLASSES, BAND_COLORS,
+                          SegmenterTrainConfig(steps=150, lr=3e-3, pixels_per_example=128), num_members=3).segmenter
+    return EditModel(G=G, segmenter=seg, source="tiny"), thresholds
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """(EditModel, band thresholds) of the tiny model."""
+    return make_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny) -> EditModel:
+    return tiny[0]
