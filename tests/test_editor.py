@@ -1,0 +1,102 @@
+"""Editing by segmentation on a tiny real model: labels follow the edit, the image follows the labels."""
+
+import pytest
+import torch
+
+from conftest import band_labels, band_values
+from editgan.editor import EditConfig, EditError, edit, edit_region, psnr_outside, refine
+from editgan.segmenter import generator_features
+
+SQUARE = (slice(8, 20), slice(8, 20))
+
+
+@pytest.fixture(scope="module")
+def edited(tiny):
+    model, thresholds = tiny
+    w = model.w_from_seed(3)
+    image, labels = model.render(w)
+    target = labels.clone()
+    target[SQUARE] = 2  # paint "high" over a square
+    result = edit(model.G, model.segmenter, w, target, EditConfig(steps=100))
+    return model, thresholds, w, image, labels, target, result
+
+
+def test_edit_changes_the_part_map_inside_the_region(edited):
+    model, _, _, _, labels, target, result = edited
+    painted = torch.zeros_like(labels, dtype=torch.bool)
+    painted[SQUARE] = True
+    changed = painted & (labels != target)
+    assert changed.sum() > 20
+    assert (result.labels == target)[result.region].float().mean() > 0.85
+    assert (result.labels[changed] == 2).float().mean() > 0.8
+
+
+def test_edit_is_real_not_a_fooled_branch(edited):
+    """The labelling rule itself (the feature bands), read from the edited generator, moved too."""
+    model, thresholds, w, _, labels, target, result = edited
+    truth = band_labels(band_values(model.G, generator_features(model.G, result.w_plus[None])), thresholds)[0]
+    changed = (labels != target)
+    assert (truth[changed] == 2).float().mean() > 0.6
+
+
+def test_edit_keeps_the_image_outside_and_changes_it_inside(edited):
+    _, _, _, image, _, _, result = edited
+    assert psnr_outside(result.image, image, result.region) > 35.0
+    change = (result.image - image).abs().mean(0)
+    assert change[result.region].mean() > 3 * change[~result.region].mean()
+
+
+def test_edit_is_deterministic(tiny):
+    model, _ = tiny
+    w = model.w_from_seed(5)
+    _, labels = model.render(w)
+    target = labels.clone()
+    target[SQUARE] = 0
+    a = edit(model.G, model.segmenter, w, target, EditConfig(steps=5))
+    b = edit(model.G, model.segmenter, w, target, EditConfig(steps=5))
+    assert torch.equal(a.delta, b.delta)
+
+
+def test_early_stop_when_the_edit_is_reached(tiny):
+    model, _ = tiny
+    w = model.w_from_seed(5)
+    _, labels = model.render(w)
+    target = labels.clone()
+    target[10:13, 10:13] = (labels[10:13, 10:13] + 1) % 3
+    res = edit(model.G, model.segmenter, w, target, EditConfig(steps=200, stop_accuracy=0.5, min_steps=1))
+    assert res.reached and res.steps < 200
+
+
+def test_bad_edits_are_refused(tiny):
+    model, _ = tiny
+    w = model.w_from_seed(1)
+    _, labels = model.render(w)
+    with pytest.raises(EditError, match="identical"):
+        edit(model.G, model.segmenter, w, labels.clone())
+    with pytest.raises(EditError, match="32x32"):
+        edit(model.G, model.segmenter, w, labels[:16, :16].clone())
+    bad = labels.clone()
+    bad[0, 0] = 7
+    with pytest.raises(EditError, match="classes"):
+        edit(model.G, model.segmenter, w, bad)
+    with pytest.raises(EditError, match="w_plus"):
+        edit(model.G, model.segmenter, w[:3], labels)
+
+
+def test_region_holds_the_painted_classes_before_and_after():
+    before = torch.zeros(16, 16, dtype=torch.long)
+    before[2:4, 2:4] = 1  # an existing part of class 1 far from the stroke
+    after = before.clone()
+    after[10:12, 10:12] = 1  # paint more of class 1
+    region = edit_region(before, after, dilation=1)
+    assert region[2:4, 2:4].all() and region[10:12, 10:12].all()
+    assert region[9, 9] and not region[15, 0]
+
+
+def test_refinement_does_not_make_the_outside_worse(edited, tiny):
+    model, _, _, _, _, _, result = edited
+    w = model.w_from_seed(11)
+    image, _ = model.render(w)
+    free_image, _ = model.render(w + result.delta)
+    refined = refine(model.G, model.segmenter, w, result.delta, ["high"], steps=15)
+    assert psnr_outside(refined.image, image, refined.region) >= psnr_outside(free_image, image, refined.region) - 0.1
