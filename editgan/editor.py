@@ -40,6 +40,7 @@ class EditConfig:
     outside_weight: float = 15.0
     delta_weight: float = 0.0
     region_dilation: int = 2  # pixels at 64 px; scaled with the resolution
+    max_part_share: float = 0.15  # larger painted classes join the region only where painted
     stop_accuracy: float = 0.97  # early stop when this share of region pixels has its target label
     min_steps: int = 10
     seed: int = 0
@@ -72,13 +73,23 @@ def painted_classes(before: torch.Tensor, after: torch.Tensor) -> list[int]:
     return sorted(int(c) for c in after[before != after].unique())
 
 
-def edit_region(before: torch.Tensor, after: torch.Tensor, dilation: int) -> torch.Tensor:
-    """Pixels the edit changed, plus every pixel of a painted class before or after, widened."""
+def edit_region(before: torch.Tensor, after: torch.Tensor, dilation: int, max_part_share: float = 0.15) -> torch.Tensor:
+    """Pixels the edit changed, plus every pixel of a painted class before or after, widened.
+
+    A painted class that covers more than `max_part_share` of the image (skin, sky, the
+    car body: usually painted to erase a part) joins the region only where it was painted;
+    taking all of it would free the whole face for the optimiser.
+    """
     changed = before != after
     if not changed.any():
         raise EditError("the edited part map is identical to the current one: paint a change first")
-    classes = torch.tensor(painted_classes(before, after))
-    region = changed | torch.isin(before, classes) | torch.isin(after, classes)
+    n = before.numel()
+    classes = [c for c in painted_classes(before, after)
+               if max((before == c).sum().item(), (after == c).sum().item()) <= max_part_share * n]
+    region = changed
+    if classes:
+        c = torch.tensor(classes)
+        region = region | torch.isin(before, c) | torch.isin(after, c)
     return dilate(region, dilation)
 
 
@@ -194,7 +205,7 @@ def edit(
     if edited_labels.min() < 0 or edited_labels.max() >= k:
         raise EditError(f"the edited part map has labels outside the model's {k} classes")
     _, before = segment(G, segmenter, w_plus)
-    region = edit_region(before[0], edited_labels, scaled_dilation(config, r))
+    region = edit_region(before[0], edited_labels, scaled_dilation(config, r), config.max_part_share)
     changed = before[0] != edited_labels
     return optimise_delta(G, segmenter, w_plus, edited_labels.long(), region, changed, config, progress=progress)
 

@@ -17,7 +17,8 @@ def edited(tiny):
     image, labels = model.render(w)
     target = labels.clone()
     target[SQUARE] = 2  # paint "high" over a square
-    result = edit(model.G, model.segmenter, w, target, EditConfig(steps=100))
+    # the tiny model's three classes each cover a third of the image: take them whole (the paper's region)
+    result = edit(model.G, model.segmenter, w, target, EditConfig(steps=100, max_part_share=1.0))
     return model, thresholds, w, image, labels, target, result
 
 
@@ -81,6 +82,18 @@ def test_bad_edits_are_refused(tiny):
         edit(model.G, model.segmenter, w, bad)
     with pytest.raises(EditError, match="w_plus"):
         edit(model.G, model.segmenter, w[:3], labels)
+
+
+def test_large_painted_classes_join_the_region_only_where_painted():
+    before = torch.zeros(16, 16, dtype=torch.long)
+    before[:, 8:] = 1  # class 1 covers half the image
+    before[2:4, 2:4] = 2
+    after = before.clone()
+    after[2:4, 2:4] = 1  # erase the small part by painting the big class over it
+    region = edit_region(before, after, dilation=1)
+    assert region[2:4, 2:4].all() and region[1, 1]
+    assert not region[:, 10:].any()  # the rest of class 1 stays outside
+    assert edit_region(before, after, dilation=1, max_part_share=1.0)[:, 10:].all()
 
 
 def test_region_holds_the_painted_classes_before_and_after():
