@@ -210,6 +210,45 @@ def cmd_segmenter_evaluate(a) -> None:
     print(json.dumps(result, indent=None if a.json else 2))
 
 
+def cmd_evaluate(a) -> None:
+    from .evaluation import evaluate_direct_edits, evaluate_vector, markdown_table
+    from .model import load_model
+    from .reader import ParameterReader
+    from .vectors import list_local_vectors
+
+    m = load_model(a.model)
+    _require_segmenter(m)
+    reader_dir = Path(m.folder or a.model) / "reader"
+    if not (reader_dir / "reader.json").is_file():
+        raise SystemExit(f"error: {a.model} has no parameter reader ({reader_dir}): evaluation needs a procedural world's model")
+    reader = ParameterReader.from_pretrained(reader_dir)
+    vectors, errors = list_local_vectors(a.vectors or m.vectors_dir)
+    for path, err in errors:
+        print(f"skipping {path}: {err}", file=sys.stderr)
+    rows = []
+    for vec in vectors:
+        if "parameter" not in vec.method:
+            print(f"skipping {vec.name}: it names no world parameter to measure", file=sys.stderr)
+            continue
+        bar, upd = _bar(1, f"evaluating {vec.name}")
+        rows.append(evaluate_vector(m, reader, vec, n=a.samples, refine_samples=a.refine_samples, progress=lambda d, t: upd(d, t)))
+        bar.close()
+    direct = []
+    if a.direct:  # rows named "paint:<parameter>": direct part-map edits, learning-based, no vector
+        direct = [{"vector": f"paint:{vec.method['parameter']}", **evaluate_direct_edits(m, reader, vec.method["parameter"], vec.method["target_value"], n=a.direct)}
+                  for vec in vectors if "target_value" in vec.method]
+    if a.json:
+        print(json.dumps(rows + direct, indent=1))
+        return
+    keys = ["vector", "parameter", "samples", "mean_move", "right_direction", "entanglement", "most_entangled",
+            "psnr_outside", "ssim_outside", "iou_outside", "right_direction_refined10", "psnr_outside_refined10",
+            "right_direction_refined30", "psnr_outside_refined30"]
+    print(markdown_table(rows, keys))
+    if direct:
+        print()
+        print(markdown_table(direct, ["vector", "samples", "mean_move", "right_direction", "entanglement", "most_entangled", "psnr_outside", "ssim_outside", "iou_outside"]))
+
+
 def _chunks(features, n, size=8):
     for i in range(0, n, size):
         yield [f[i : i + size] for f in features]
@@ -277,6 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--run", default="runs/faces", help="run folder (checkpoints, logs, grids); resumed if present")
     q.add_argument("--out", default="runs/faces/generator")
     q.set_defaults(fn=cmd_train_default)
+
+    q = sub.add_parser("evaluate", help="measure every shipped vector of a default model against the world's ground truth")
+    q.add_argument("model", help="a default model folder (weights/faces) or domain name")
+    q.add_argument("--vectors", help="folder of vectors (default: the model's)")
+    q.add_argument("--samples", type=int, default=100)
+    q.add_argument("--refine-samples", type=int, default=30, help="samples also refined with 10 and 30 steps")
+    q.add_argument("--direct", type=int, default=0, help="also paint-and-optimise this many direct edits per vector")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_evaluate)
 
     seg = sub.add_parser("segmenter", help="train or evaluate a segmentation branch").add_subparsers(dest="segmenter_command", required=True)
     q = seg.add_parser("train", help="train a branch from a labels folder")

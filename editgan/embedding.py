@@ -117,7 +117,7 @@ def _optimise(G, codes_of, param, target, steps, lr, mean_w, mean_weight, first_
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        record = {"step": first_step + i + 1, "loss": float(loss)}
+        record = {"step": first_step + i + 1, "loss": float(loss.detach())}
         history.append(record)
         if progress:
             progress(first_step + i + 1, total, record)

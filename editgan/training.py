@@ -238,3 +238,26 @@ def evaluate_psnr(G: Generator, world: World, n: int = 256, seed: int = 999, sup
             fake = G(z[i : i + 32]).clamp(-1, 1)
             total += ((fake - real) / 2).pow(2).mean().item() * len(real)
     return float(-10 * math.log10(total / n))
+
+
+def labelled_samples(G: Generator, world: World, n: int, seed: int, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """n samples of a distilled generator with free labels: W+ codes and the renderer's part maps.
+
+    G(z) reproduces render(params(z)), so the renderer's part map of params(z) labels G(z).
+    """
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        w_plus = G.w_plus(G.mapping(z))
+    labels = torch.cat([world.render(world.params_from_z(z[i : i + 64]), G.resolution, supersample)[1] for i in range(0, n, 64)])
+    return w_plus, labels
+
+
+def load_run(run_dir: str | Path) -> Generator:
+    """The weight-averaged generator of a training run (finished or still going)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "generator" / "config.json").is_file():
+        return Generator.from_pretrained(run_dir / "generator")
+    cfg = TrainConfig(**json.loads((run_dir / "train_config.json").read_text()))
+    G = Generator(cfg.generator_config(get_world(cfg.world)))
+    G.load_state_dict(torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["G_ema"])
+    return G.eval()
