@@ -1,0 +1,67 @@
+"""Propose a part map for a sample of any generator by clustering its own features.
+
+"Editing in Style" (Collins et al., 2020) showed that k-means over a StyleGAN's per-pixel
+features finds semantic parts without labels. Labelling a sample then starts from such
+a proposal: assign clusters to classes (several clusters may merge into one), correct the
+rest with a brush. The clusters are fitted on several samples at once, so that cluster k
+means the same part on every sample.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pixel_features(features: list[torch.Tensor], resolution: int, layers: slice | None = None) -> torch.Tensor:
+    """Per-pixel feature vectors (N, R*R, C) from maps upsampled to `resolution`, each map unit-normalised."""
+    maps = features[layers] if layers is not None else features
+    ups = []
+    for f in maps:
+        f = F.normalize(f, dim=1)  # each layer counts equally, whatever its width
+        ups.append(F.interpolate(f, size=(resolution, resolution), mode="bilinear", align_corners=False))
+    x = torch.cat(ups, 1)
+    return x.flatten(2).transpose(1, 2)
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 30, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-means (k-means++ start) of rows of x (M, C) -> (centres (k, C), assignment (M,))."""
+    g = torch.Generator().manual_seed(seed)
+    centres = x[torch.randint(len(x), (1,), generator=g)]
+    for _ in range(1, k):
+        d = torch.cdist(x, centres).min(1).values.pow(2)
+        centres = torch.cat([centres, x[torch.multinomial(d / d.sum(), 1, generator=g)]])
+    for _ in range(iters):
+        assign = torch.cdist(x, centres).argmin(1)
+        new = torch.stack([x[assign == j].mean(0) if (assign == j).any() else centres[j] for j in range(k)])
+        if torch.allclose(new, centres):
+            break
+        centres = new
+    return centres, torch.cdist(x, centres).argmin(1)
+
+
+@torch.no_grad()
+def propose(G, w_plus: torch.Tensor, k: int = 8, max_pixels: int = 20_000, seed: int = 0) -> torch.Tensor:
+    """Cluster maps (N, R, R) with k clusters shared across the N samples of w_plus (N, num_ws, w_dim).
+
+    Uses the middle layers (the first ones are too coarse, the last ones texture), fits on
+    at most `max_pixels` sampled pixels, then assigns every pixel.
+    """
+    w_plus = w_plus.reshape(-1, G.num_ws, G.w_dim)
+    _, features = G.synthesis(w_plus, return_features=True)
+    n_layers = len(features)
+    x = pixel_features(features, G.resolution, slice(n_layers // 4, n_layers - 1))
+    flat = x.reshape(-1, x.shape[-1])
+    g = torch.Generator().manual_seed(seed)
+    sample = flat[torch.randperm(len(flat), generator=g)[:max_pixels]]
+    centres, _ = kmeans(sample, k, seed=seed)
+    return torch.cdist(flat, centres).argmin(1).reshape(len(w_plus), G.resolution, G.resolution)
+
+
+def assign_clusters(clusters: torch.Tensor, mapping: dict[int, int], unassigned: int = 0) -> torch.Tensor:
+    """Cluster map -> part map through a cluster -> class mapping (clusters not mapped -> `unassigned`)."""
+    lut = torch.full((int(clusters.max()) + 1,), unassigned, dtype=torch.long)
+    for cluster, cls in mapping.items():
+        if 0 <= cluster < len(lut):
+            lut[cluster] = cls
+    return lut[clusters]
