@@ -1,0 +1,723 @@
+"""What the app does, without the UI: pure functions on a per-user `Session`.
+
+`app.py` wires these to Gradio components; the tests call them directly. Nothing here
+holds user data at module level: a `Session` (kept in `gr.State`) carries the latent of
+the user's image, the edits made, the vectors loaded and their strengths. The only
+module-level store is the cache of loaded models, shared by every user (read-only).
+
+Every function raises `AppError` (a ValueError with a message a user can act on) for bad
+input; the core's own errors (`EditError`, `ImageError`, `VectorError`, `HubError`, ...)
+are turned into `AppError` by `user_errors()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from .editor import EditConfig, EditError, edit, painted_classes, refine
+from .embedding import EmbedConfig, ImageError, embed, load_image, to_pil
+from .labels import LabelsError, labels_from_png, snap_to_palette
+from .model import EditModel, load_model, shipped_domains
+
+MAX_SLOTS = 8
+MAX_HISTORY = 50  # strength sliders the UI pre-creates
+DISPLAY_SIZE = 512  # the paint canvas is the part map upscaled to about this many pixels
+STRENGTH_RANGE = (-2.0, 2.0)
+SOFTWARE = "editgan"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class AppError(ValueError):
+    """A request the app cannot serve; the message says why and what to do."""
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to stop long work whose caller went away."""
+
+
+# ----- the shared model cache (models only; no user data) -------------------------------------
+_MODELS: dict[str, EditModel] = {}
+_VECTOR_DIRS: dict[str, Path] = {}
+_MODELS_LOCK = threading.Lock()
+MAX_CACHED_MODELS = 4
+
+
+def register_model(model: EditModel, key: str | None = None, vectors_dir: str | Path | None = None) -> str:
+    """Put an already loaded model in the cache (tests, `build_demo(EditModel)`); returns its key."""
+    key = key or model.source or model.fingerprint
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        if vectors_dir is not None:
+            _VECTOR_DIRS[key] = Path(vectors_dir)
+    return key
+
+
+def get_model(source: str) -> EditModel:
+    """A model from the cache, loading it (shipped name, folder, checkpoint, Hub repo id) if needed."""
+    source = (source or "").strip()
+    if not source:
+        raise AppError("give a model: a shipped domain (" + ", ".join(shipped_domains()) + "), a model folder or a Hub repo id")
+    with _MODELS_LOCK:
+        if source in _MODELS:
+            return _MODELS[source]
+    with user_errors(f"cannot load the model {source!r}"):
+        model = load_model(source)
+    device = "cuda" if torch.cuda.is_available() and os.environ.get("EDITGAN_DEVICE", "auto") != "cpu" else "cpu"
+    for module in (model.G, model.segmenter):
+        if module is not None:
+            module.eval().requires_grad_(False).to(device)  # edits need gradients to dW+ only
+    with _MODELS_LOCK:
+        while len(_MODELS) >= MAX_CACHED_MODELS:
+            _MODELS.pop(next(iter(_MODELS)))
+        _MODELS[source] = model
+    return model
+
+
+def vectors_dir(key: str) -> Path:
+    return _VECTOR_DIRS.get(key) or get_model(key).vectors_dir
+
+
+@contextlib.contextmanager
+def user_errors(prefix: str = ""):
+    """Turn the core's errors about bad input into AppError."""
+    try:
+        yield
+    except AppError:
+        raise
+    except Cancelled:
+        raise
+    except (ValueError, OSError, KeyError, RuntimeError, Image.DecompressionBombError) as e:
+        msg = str(e) or type(e).__name__
+        raise AppError(f"{prefix}: {msg}" if prefix else msg) from e
+
+
+# ----- the session --------------------------------------------------------------------------------
+@dataclass
+class Session:
+    """One user's work: the source latent, the edits on it and the vector strengths."""
+
+    model: str  # key in the model cache
+    fingerprint: str
+    source: dict  # {"kind": "seed", "seed", "truncation"} or {"kind": "photo", "name", "psnr", "steps"}
+    w_src: torch.Tensor  # (num_ws, w_dim) of the sampled or embedded image
+    edits: list[dict] = field(default_factory=list)  # {"delta", "kind", "parts", ...}, applied in order
+    history: list[dict] = field(default_factory=list)  # snapshots {"edits", "strengths"} for Undo
+    vectors: list[dict] = field(default_factory=list)  # {"name", "vector", "origin"}
+    strengths: list[float] = field(default_factory=list)  # one per vector
+
+    def replace(self, **kw) -> "Session":
+        return dataclasses.replace(self, **kw)
+
+    def w_edited(self) -> torch.Tensor:
+        """W+ of the source with every edit added (no vectors)."""
+        w = self.w_src.clone()
+        for e in self.edits:
+            w = w + e["delta"]
+        return w
+
+    def active_vectors(self) -> list[tuple]:
+        return [(v["vector"], float(s)) for v, s in zip(self.vectors, self.strengths) if s != 0]
+
+    def w_current(self, G) -> torch.Tensor:
+        """W+ of the image the user sees: the edits, then the vectors at their strengths."""
+        w = self.w_edited()
+        pairs = self.active_vectors()
+        if not pairs:
+            return w
+        from .vectors import apply_vectors
+
+        with user_errors("cannot apply the vectors"):
+            return apply_vectors(w, pairs, G)
+
+    def pushed(self) -> list[dict]:
+        """The history with the current state on top (at most MAX_HISTORY entries)."""
+        return (self.history + [self.snapshot()])[-MAX_HISTORY:]
+
+    def snapshot(self) -> dict:
+        return {"edits": list(self.edits), "strengths": list(self.strengths), "source": self.source, "w_src": self.w_src}
+
+
+def fingerprint(model: EditModel) -> str:
+    """The model's fingerprint, cached until its weights change (hashing every request is not free)."""
+    from .vectors import model_fingerprint_of
+
+    return model_fingerprint_of(model.G)
+
+
+def model_of(session: Session) -> EditModel:
+    model = get_model(session.model)
+    if fingerprint(model) != session.fingerprint:
+        raise AppError("the model changed under this session: load the model again")
+    return model
+
+
+def device_of(model: EditModel) -> torch.device:
+    try:
+        return next(model.G.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def w_from_seed(model: EditModel, seed: int, truncation: float) -> torch.Tensor:
+    """The W+ code (on the CPU) of a seed; `EditModel.w_from_seed`'s maths, so CLI seeds match."""
+    G = model.G
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(int(seed))).to(device_of(model))
+    return G.w_plus(G.truncate(G.mapping(z), float(truncation)))[0].cpu()
+
+
+def render_w(model: EditModel, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`model.render` on the model's device; results on the CPU."""
+    image, labels = model.render(w.to(device_of(model)))
+    return image.cpu(), (labels.cpu() if labels is not None else None)
+
+
+def check_seed(seed, truncation) -> tuple[int, float]:
+    try:
+        seed, truncation = int(seed), float(truncation)
+    except (TypeError, ValueError):
+        raise AppError(f"the seed must be a whole number and the truncation a number, got {seed!r}, {truncation!r}") from None
+    if not 0 <= seed < 2**32:
+        raise AppError(f"the seed must lie in [0, 2^32), got {seed}")
+    if not 0.0 <= truncation <= 2.0:
+        raise AppError(f"the truncation must lie in [0, 2], got {truncation}")
+    return seed, truncation
+
+
+def new_session(model_key: str, seed: int = 0, truncation: float = 0.7) -> Session:
+    """A fresh session on a model: seed's image, the model's local compatible vectors at strength 0."""
+    seed, truncation = check_seed(seed, truncation)
+    model = get_model(model_key)
+    vectors, _ = local_vectors(model_key)
+    return Session(
+        model=model_key, fingerprint=fingerprint(model),
+        source={"kind": "seed", "seed": seed, "truncation": truncation},
+        w_src=w_from_seed(model, seed, truncation),
+        vectors=vectors, strengths=[0.0] * len(vectors),
+    )
+
+
+def sample(session: Session, seed, truncation) -> Session:
+    """A new image from a seed; the edits are dropped (Undo brings them back), vectors and strengths kept."""
+    seed, truncation = check_seed(seed, truncation)
+    model = model_of(session)
+    return session.replace(source={"kind": "seed", "seed": seed, "truncation": truncation},
+                           w_src=w_from_seed(model, seed, truncation), edits=[], history=session.pushed())
+
+
+@torch.no_grad()
+def render_image(session: Session) -> torch.Tensor:
+    """Only the image (3, R, R) of what the user sees: one generator pass, no part map (sliders)."""
+    model = model_of(session)
+    w = session.w_current(model.G).to(device_of(model))
+    return model.G.synthesis(w.reshape(1, model.G.num_ws, model.G.w_dim))[0].cpu()
+
+
+def render(session: Session) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Image (3, R, R) and part map (R, R) (None without a segmentation branch) of what the user sees."""
+    model = model_of(session)
+    return render_w(model, session.w_current(model.G))
+
+
+# ----- pictures ----------------------------------------------------------------------------------
+def parts_picture(labels: torch.Tensor | None, palette: torch.Tensor, resolution: int) -> Image.Image:
+    """The part map in the class colours (grey when the model has no segmentation branch)."""
+    if labels is None:
+        return Image.new("RGB", (resolution, resolution), (128, 128, 128))
+    return Image.fromarray(palette[labels.cpu()].numpy())
+
+
+def display_scale(resolution: int, target: int = DISPLAY_SIZE) -> int:
+    return max(1, target // resolution)
+
+
+def blend_picture(image: torch.Tensor, labels: torch.Tensor | None, palette: torch.Tensor, opacity: float,
+                  size: int | None = None) -> Image.Image:
+    """The paint canvas' background: the part map over the image at `opacity`, upscaled (nearest)."""
+    r = image.shape[-1]
+    size = size or r * display_scale(r)
+    img = np.asarray(to_pil(image), dtype=np.float32)
+    if labels is not None:
+        a = float(min(max(opacity, 0.0), 1.0))
+        img = (1 - a) * img + a * palette[labels.cpu()].numpy().astype(np.float32)
+    out = Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8))
+    return out.resize((size, size), Image.NEAREST)
+
+
+def hex_color(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(v) for v in rgb))
+
+
+def brush_colors(palette: torch.Tensor) -> list[str]:
+    return [hex_color(c) for c in palette.tolist()]
+
+
+def legend_html(names: Sequence[str], palette: torch.Tensor) -> str:
+    if not names:
+        return "<p>This model has no segmentation branch: no painting or editing, only edit vectors.</p>"
+    items = "".join(
+        f'<span class="editgan-legend-item" title="{hex_color(c)}">'
+        f'<span class="editgan-swatch" style="display:inline-block;width:14px;height:14px;border:1px solid #888;'
+        f'vertical-align:middle;margin-right:4px;background:{hex_color(c)}"></span>{_escape(n)}</span> '
+        for n, c in zip(names, palette.tolist())
+    )
+    return f'<div class="editgan-legend" style="display:flex;flex-wrap:wrap;gap:4px 12px">{items}</div>'
+
+
+def _escape(s: str) -> str:
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+# ----- painted part maps -----------------------------------------------------------------------------
+def _rgba(layer) -> np.ndarray | None:
+    """An editor layer (array, PIL image or path) -> (H, W, 4) uint8; None for an empty slot."""
+    if layer is None:
+        return None
+    if isinstance(layer, (str, Path)):
+        layer = Image.open(layer)
+    if isinstance(layer, Image.Image):
+        layer = np.asarray(layer.convert("RGBA"))
+    arr = np.asarray(layer)
+    if arr.ndim != 3 or arr.shape[2] != 4:
+        raise AppError(f"a paint layer must be an RGBA image (its alpha says what was painted), got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return arr
+
+
+def paint_from_layer(layer: np.ndarray, palette: torch.Tensor, resolution: int, alpha_threshold: float = 0.5,
+                     coverage: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """One RGBA paint layer -> (painted (R, R) bool, class (R, R) long) at the model's resolution.
+
+    A canvas pixel counts as painted when its alpha is above `alpha_threshold` (the faint
+    anti-aliased rim of a stroke is dropped) and takes the nearest class colour (the rim's
+    colour can be off). A model pixel is painted when at least `coverage` of the canvas
+    pixels over it are; it takes the class painted most there.
+    """
+    k = len(palette)
+    painted = torch.from_numpy(layer[..., 3].astype(np.float32) / 255.0 > alpha_threshold)
+    cls = snap_to_palette(layer[..., :3], palette)
+    onehot = F.one_hot(cls, k).permute(2, 0, 1).float() * painted[None].float()  # (K, H, W)
+    share = F.adaptive_avg_pool2d(onehot[None], (resolution, resolution))[0]  # (K, R, R)
+    total = share.sum(0)
+    return total >= coverage - 1e-6, share.argmax(0)
+
+
+def labels_from_editor(value, current: torch.Tensor, palette: torch.Tensor, alpha_threshold: float = 0.5) -> torch.Tensor:
+    """The edited part map: the editor's paint layers (by their alpha) over the current part map.
+
+    `value` is the ImageEditor's dict (`background`, `layers`, `composite`). Only the
+    layers are read: the background is the image blended with the part map, never labels.
+    Later layers paint over earlier ones.
+    """
+    if not isinstance(value, dict):
+        raise AppError("no painted part map: paint on the part map first")
+    r = current.shape[-1]
+    out = current.clone().long()
+    for layer in value.get("layers") or []:
+        arr = _rgba(layer)
+        if arr is None:
+            continue
+        painted, cls = paint_from_layer(arr, palette, r, alpha_threshold)
+        out[painted] = cls[painted]
+    return out
+
+
+def labels_from_file(path, palette: torch.Tensor, resolution: int) -> torch.Tensor:
+    """A part map picture in the model's class colours (any square size) -> (R, R) labels."""
+    if path is None:
+        raise AppError("give a part-map picture (a PNG in the model's class colours)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert("RGBA")
+    except (OSError, Image.DecompressionBombError) as e:
+        raise AppError(f"cannot read the part map as an image: {e}") from e
+    arr = np.asarray(im)
+    if (arr[..., 3] < 128).any():  # transparent pixels: no label there
+        raise AppError("the part map has transparent pixels: give a complete part map in the class colours")
+    with user_errors("bad part map"):
+        return labels_from_png(Image.fromarray(arr[..., :3]), palette, resolution)
+
+
+# ----- edits -----------------------------------------------------------------------------------------
+def require_segmenter(model: EditModel) -> None:
+    if model.segmenter is None:
+        raise AppError(f"the model {model.name} has no segmentation branch: it can apply edit vectors but not edit part maps")
+
+
+class RecordingGenerator:
+    """A generator wrapper that keeps the last image it drew (for live previews of an edit)."""
+
+    def __init__(self, G):
+        self._G = G
+        self.last_image: torch.Tensor | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._G, name)
+
+    def synthesis(self, *args, **kwargs):
+        out = self._G.synthesis(*args, **kwargs)
+        image = out[0] if isinstance(out, tuple) else out
+        self.last_image = image.detach()[0].clone()
+        return out
+
+
+def _step_cap(steps, low: int, high: int, what: str) -> int:
+    try:
+        steps = int(steps)
+    except (TypeError, ValueError):
+        raise AppError(f"{what} steps must be a whole number, got {steps!r}") from None
+    if not low <= steps <= high:
+        raise AppError(f"{what} steps must lie in [{low}, {high}], got {steps}")
+    return steps
+
+
+MAX_EDIT_STEPS = 300
+
+
+def run_edit(session: Session, target: torch.Tensor, steps: int = 100, progress: Callable | None = None,
+             G=None) -> tuple[Session, dict]:
+    """Edit the image the user sees so its part map becomes `target`; the edit joins the session.
+
+    Returns the new session and a report (steps, accuracy, parts, pixels changed). `G`
+    may be a `RecordingGenerator` around the model's generator (previews).
+    """
+    steps = _step_cap(steps, 1, MAX_EDIT_STEPS, "edit")
+    model = model_of(session)
+    require_segmenter(model)
+    dev = device_of(model)
+    w = session.w_current(model.G).to(dev)
+    _, before = model.render(w)
+    target = target.to(dev).long()
+    if target.shape != before.shape:
+        raise AppError(f"the part map must be {before.shape[0]}x{before.shape[1]}, got {tuple(target.shape)}")
+    if torch.equal(target, before):
+        raise AppError("the painted part map is the same as the current one: paint a change first")
+    with user_errors("cannot edit"):
+        res = edit(G or model.G, model.segmenter, w, target, EditConfig(steps=steps), progress=progress)
+    before, target = before.cpu(), target.cpu()
+    parts = [model.class_names[c] for c in painted_classes(before, target)]
+    last = res.history[-1] if res.history else {}
+    entry = {"kind": "part-map edit", "delta": res.delta.detach().cpu(), "parts": parts,
+             "pixels": int((before != target).sum()), "steps": res.steps, "reached": bool(res.reached),
+             "accuracy": round(float(last.get("accuracy", 0.0)), 4)}
+    new = session.replace(history=session.pushed(), edits=session.edits + [entry])
+    return new, {k: v for k, v in entry.items() if k != "delta"}
+
+
+def undo(session: Session) -> Session:
+    if not session.history:
+        raise AppError("nothing to undo")
+    snap = session.history[-1]
+    strengths = list(snap["strengths"])[: len(session.vectors)]
+    strengths += [0.0] * (len(session.vectors) - len(strengths))
+    return session.replace(edits=list(snap["edits"]), strengths=strengths, source=snap["source"],
+                           w_src=snap["w_src"], history=session.history[:-1])
+
+
+def set_strengths(session: Session, values: Sequence) -> Session:
+    """Strengths of the session's vectors from the slider slots (extra slots ignored)."""
+    out = []
+    for i in range(len(session.vectors)):
+        v = values[i] if i < len(values) else 0.0
+        try:
+            v = float(v if v is not None else 0.0)
+        except (TypeError, ValueError):
+            raise AppError(f"a strength must be a number, got {v!r}") from None
+        if not np.isfinite(v):
+            raise AppError(f"a strength must be finite, got {v}")
+        out.append(min(max(v, STRENGTH_RANGE[0]), STRENGTH_RANGE[1]))
+    return session.replace(strengths=out)
+
+
+def refine_vectors(session: Session, steps: int = 20, progress: Callable | None = None) -> tuple[Session, dict]:
+    """EditGAN's self-supervised refinement of the vectors at their strengths; bakes the result as an edit.
+
+    The sliders go back to 0: the refined offset (vectors + correction) becomes one edit, undoable.
+    """
+    steps = _step_cap(steps, 1, 100, "refine")
+    model = model_of(session)
+    require_segmenter(model)
+    pairs = session.active_vectors()
+    if not pairs:
+        raise AppError("move a vector slider first: refinement improves the vectors at their strengths")
+    dev = device_of(model)
+    w = session.w_edited().to(dev)
+    w_vec = session.w_current(model.G).to(dev)
+    parts = sorted({p for vec, _ in pairs for p in (vec.parts or [])})
+    if not parts:
+        raise AppError("these vectors name no edited parts, so there is nothing to refine against")
+    with user_errors("cannot refine"):
+        res = refine(model.G, model.segmenter, w, w_vec - w, parts, steps=steps, progress=progress)
+    entry = {"kind": "refined vectors", "delta": (res.w_plus.detach() - w).cpu(), "parts": parts, "steps": res.steps,
+             "vectors": [{"name": v.name, "strength": s} for v, s in pairs]}
+    new = session.replace(history=session.pushed(), edits=session.edits + [entry],
+                          strengths=[0.0] * len(session.vectors))
+    return new, {k: v for k, v in entry.items() if k != "delta"}
+
+
+# ----- embedding --------------------------------------------------------------------------------------
+MAX_EMBED_STEPS = 1000
+
+
+def embed_photo(session: Session, path, steps: int = 200, progress: Callable | None = None) -> tuple[Session, dict, torch.Tensor]:
+    """Embed an uploaded photo; the session's image becomes its reconstruction (edits dropped).
+
+    Returns the session, a report (PSNR) and the photo as the generator sees it (3, R, R).
+    """
+    steps = _step_cap(steps, 10, MAX_EMBED_STEPS, "embedding")
+    if path is None or (isinstance(path, str) and not path):
+        raise AppError("upload a photo first")
+    model = model_of(session)
+    with user_errors("cannot use this upload as an image"):
+        target = load_image(str(path), model.G.resolution)
+    with user_errors("cannot embed"):
+        res = embed(model.G, target.to(device_of(model)), EmbedConfig(steps=steps), progress=progress)
+    report = {"name": Path(str(path)).name, "psnr": round(res.psnr, 2), "steps": steps}
+    new = session.replace(source={"kind": "photo", **report}, w_src=res.w_plus.detach().cpu(), edits=[],
+                          history=session.pushed())
+    return new, report, target
+
+
+# ----- vectors -------------------------------------------------------------------------------------------
+def local_vectors(model_key: str) -> tuple[list[dict], list[str]]:
+    """The model's compatible local vectors as session entries, and notes about the others."""
+    folder = vectors_dir(model_key)
+    if not folder.is_dir():
+        return [], []
+    from .vectors import is_compatible, list_local_vectors
+
+    model = get_model(model_key)
+    with user_errors("cannot list the local vectors"):
+        vectors, errors = list_local_vectors(folder)
+    notes = [f"{Path(p).name}: {e}" for p, e in errors]
+    out = []
+    for vec in vectors:
+        if is_compatible(vec, model.G):
+            out.append({"name": vec.name, "vector": vec, "origin": "local"})
+        else:
+            notes.append(f"{vec.name}: made for another model")
+    return out, notes
+
+
+def refresh_vectors(session: Session) -> Session:
+    """Re-read the local vectors (others may have saved some); pulled ones and strengths are kept."""
+    old = {v["name"]: s for v, s in zip(session.vectors, session.strengths)}
+    local, _ = local_vectors(session.model)
+    names = {v["name"] for v in local}
+    pulled = [v for v in session.vectors if v["origin"] != "local" and v["name"] not in names]
+    vectors = local + pulled
+    return session.replace(vectors=vectors, strengths=[old.get(v["name"], 0.0) for v in vectors])
+
+
+def add_vector(session: Session, vec, origin: str) -> Session:
+    """Add (or replace, by name) a vector; it must fit the session's model."""
+    from .vectors import check_compatible
+
+    model = model_of(session)
+    with user_errors(f"cannot use the vector {getattr(vec, 'name', '?')!r}"):
+        check_compatible(vec, model.G)
+    vectors, strengths = list(session.vectors), list(session.strengths)
+    names = [v["name"] for v in vectors]
+    entry = {"name": vec.name, "vector": vec, "origin": origin}
+    if vec.name in names:
+        vectors[names.index(vec.name)] = entry
+    else:
+        vectors.append(entry)
+        strengths.append(0.0)
+    return session.replace(vectors=vectors, strengths=strengths)
+
+
+def load_vector_file(session: Session, path) -> Session:
+    if not path:
+        raise AppError("give an edit vector file (.safetensors)")
+    from .vectors import load_vector
+
+    with user_errors("cannot read the edit vector"):
+        vec = load_vector(str(path))
+    return add_vector(session, vec, f"file:{Path(str(path)).name}")
+
+
+def check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise AppError("a vector name is 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+    return name
+
+
+def make_vector(session: Session, name: str, description: str = ""):
+    """The last edit of the session as an EditVector (parts = the painted classes)."""
+    from .vectors import EditVector
+
+    name = check_name(name)
+    if not session.edits:
+        raise AppError("make an edit first: a vector is saved from the last edit")
+    model = model_of(session)
+    last = session.edits[-1]
+    method = {k: v for k, v in last.items() if k not in ("delta", "parts")}
+    method["kind"] = "segmentation-edit" if last["kind"] == "part-map edit" else "refined-vectors"
+    repo = model.source if model.folder is None or not Path(model.source).exists() else None
+    with user_errors("cannot make the vector"):
+        return EditVector(delta=last["delta"].clone(), name=name, description=(description or "").strip(),
+                          model_fingerprint=model.fingerprint, model_repo=repo, parts=list(last["parts"]),
+                          default_strength=1.0, method=method)
+
+
+def save_session_vector(session: Session, name: str, description: str = "", overwrite: bool = False) -> tuple[Session, Path]:
+    """Save the last edit as a vector in the model's vectors folder; it gets a slider at strength 0."""
+    from .vectors import save_vector
+
+    vec = make_vector(session, name, description)
+    folder = vectors_dir(session.model)
+    path = folder / f"{vec.name}.safetensors"
+    if path.exists() and not overwrite:
+        raise AppError(f"a vector named {vec.name!r} exists already: choose another name")
+    with user_errors("cannot save the vector"):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_vector(vec, path)
+    return add_vector(session, vec, "local"), path
+
+
+def push_vector(path: Path, repo_id: str, token: str | None, private: bool = False) -> str:
+    repo_id = check_repo_id(repo_id)
+    from .hub import push_vectors
+
+    with user_errors(f"cannot push to {repo_id}"):
+        out = push_vectors([str(path)], repo_id, token=(token or None), private=bool(private))
+    return str(out) if out else repo_id
+
+
+def check_repo_id(repo_id: str) -> str:
+    repo_id = (repo_id or "").strip()
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$", repo_id):
+        raise AppError(f"a Hub repo id looks like 'user/name', got {repo_id!r}")
+    return repo_id
+
+
+def hub_list(session: Session, repo_id: str) -> list[dict]:
+    """The vectors in a Hub repo: name, description, parts, compatible with the session's model."""
+    repo_id = check_repo_id(repo_id)
+    from .hub import list_vectors
+
+    model = model_of(session)
+    with user_errors(f"cannot list vectors in {repo_id}"):
+        infos = list_vectors(repo_id, model.G)
+    rows = []
+    for info in infos:
+        d = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(vars(info))
+        rows.append({k: v for k, v in d.items() if isinstance(v, (str, int, float, bool, list, type(None)))})
+    return rows
+
+
+def hub_pull(session: Session, repo_id: str, name: str) -> Session:
+    repo_id = check_repo_id(repo_id)
+    if not (name or "").strip():
+        raise AppError("choose a vector to pull (list the repo first)")
+    from .hub import pull_vector
+
+    model = model_of(session)
+    with user_errors(f"cannot pull {name!r} from {repo_id}"):
+        vec = pull_vector(repo_id, name.strip(), model.G)
+    return add_vector(session, vec, f"hub:{repo_id}")
+
+
+def vector_table(session: Session) -> list[dict]:
+    return [{"slot": i, "name": v["name"], "strength": s, "parts": list(v["vector"].parts or []),
+             "description": v["vector"].description or "", "origin": v["origin"]}
+            for i, (v, s) in enumerate(zip(session.vectors, session.strengths))]
+
+
+def slot_specs(session: Session, slots: int = MAX_SLOTS) -> list[dict]:
+    """What each pre-created slider shows: visible, label, value, info."""
+    out = []
+    for i in range(slots):
+        if i < len(session.vectors):
+            v, s = session.vectors[i], session.strengths[i]
+            parts = ", ".join(v["vector"].parts or [])
+            label = v["name"] + (f" ({parts})" if parts else "")
+            info = (v["vector"].description or "") + ("" if v["origin"] == "local" else f" [{v['origin']}]")
+            out.append({"visible": True, "label": label, "value": float(s), "info": info.strip() or None})
+        else:
+            out.append({"visible": False, "label": f"slot {i}", "value": 0.0, "info": None})
+    return out
+
+
+# ----- export -------------------------------------------------------------------------------------------
+def provenance(session: Session) -> dict:
+    """What was done to the image: written into the exported PNG (edited images are disclosed)."""
+    model = model_of(session)
+    edits = []
+    for e in session.edits:
+        edits.append({k: v for k, v in e.items() if k != "delta"})
+    return {
+        "edited_with": SOFTWARE,
+        "notice": "This image was generated and edited with a generative model (editgan, StyleGAN2 + EditGAN).",
+        "model": model.name,
+        "model_fingerprint": model.fingerprint,
+        "source": session.source,
+        "part_map_edits": edits,
+        "vectors": [{"name": v.name, "strength": s, "parts": list(v.parts or []), "model_fingerprint": v.model_fingerprint}
+                    for v, s in session.active_vectors()],
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def export_png(session: Session, path: str | Path) -> Path:
+    """The image the user sees as a PNG whose text chunks say it was made and edited with editgan."""
+    image, _ = render(session)
+    meta = provenance(session)
+    info = PngInfo()
+    info.add_text("Software", SOFTWARE)
+    summary = [f"Generated with editgan from {meta['model']} (fingerprint {meta['model_fingerprint']})"]
+    if meta["part_map_edits"]:
+        summary.append("part-map edits: " + "; ".join(f"{e['kind']} of {', '.join(e.get('parts') or []) or 'parts'}"
+                                                       for e in meta["part_map_edits"]))
+    if meta["vectors"]:
+        summary.append("edit vectors: " + ", ".join(f"{v['name']} x {v['strength']:+.2f}" for v in meta["vectors"]))
+    info.add_text("Description", ". ".join(summary) + ".")
+    info.add_text("editgan", json.dumps(meta))
+    path = Path(path)
+    to_pil(image).save(path, format="PNG", pnginfo=info)
+    return path
+
+
+def read_png_metadata(path) -> dict:
+    with Image.open(path) as im:
+        text = dict(getattr(im, "text", {}) or {})
+    return {"text": text, "editgan": json.loads(text["editgan"]) if "editgan" in text else None}
+
+
+def info_markdown(session: Session, report: dict | None = None) -> str:
+    src = session.source
+    if src["kind"] == "seed":
+        line = f"seed {src['seed']}, truncation {src['truncation']:g}"
+    else:
+        line = f"photo {src.get('name')}, embedded ({src.get('steps')} steps, PSNR {src.get('psnr')} dB)"
+    parts = [f"**Image:** {line}; {len(session.edits)} edit(s)"]
+    act = session.active_vectors()
+    if act:
+        parts.append("**Vectors:** " + ", ".join(f"{v.name} {s:+.1f}" for v, s in act))
+    if report:
+        if "pixels" in report:
+            parts.append(f"**Last edit:** {', '.join(report['parts'])}: {report['pixels']} pixels repainted, "
+                         f"{report['steps']} steps, region accuracy {report['accuracy']:.2f}"
+                         + ("" if report.get("reached") else " (stopped at the step limit)"))
+        elif "psnr" in report:
+            parts.append(f"**Embedded:** PSNR {report['psnr']} dB")
+    return "  \n".join(parts)

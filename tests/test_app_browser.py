@@ -1,0 +1,209 @@
+"""The app in a real browser (Debian's Chromium through Playwright), on the tiny model.
+
+Picks a part colour from the brush palette, draws a stroke with the mouse on the paint
+canvas, presses Edit, and checks the result image (read back over HTTP) changed where the
+stroke was and stayed nearly the same far from it; then drags a vector slider and checks
+the image changes. Screenshots go to pytest's tmp dir, and to docs/app.png when
+EDITGAN_SCREENSHOTS=1. EDITGAN_BROWSER_MODEL=faces runs it on a shipped model instead
+(slower: a real edit), painting EDITGAN_BROWSER_PAINT ("mouth@lips": the class "mouth"
+across the middle of the "lips"):
+
+    EDITGAN_SCREENSHOTS=1 EDITGAN_BROWSER_MODEL=faces python -m pytest -m browser tests/test_app_browser.py
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from editgan import app_logic as L
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 4
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_model, tmp_path_factory):
+    """(app url, model, class to paint, class to paint over or None)."""
+    import app
+    from editgan.vectors import EditVector, save_vector
+
+    name = os.environ.get("EDITGAN_BROWSER_MODEL")
+    model = L.get_model(name) if name else tiny_model
+    paint, _, over = os.environ.get("EDITGAN_BROWSER_PAINT", "mouth@lips" if name else "high").partition("@")
+    assert paint in model.class_names and (not over or over in model.class_names), model.class_names
+    folder = tmp_path_factory.mktemp("vectors")
+    if name and model.vectors_dir.is_dir():  # the shipped vectors, for the picture
+        for f in model.vectors_dir.glob("*.safetensors"):
+            shutil.copy(f, folder / f.name)
+    delta = 0.4 * torch.randn(model.G.num_ws, model.G.w_dim, generator=torch.Generator().manual_seed(0))
+    save_vector(EditVector(delta=delta, name="wobble", description="a random direction",
+                           model_fingerprint=model.fingerprint, parts=[paint]), folder / "wobble.safetensors")
+    demo = app.build_demo(model, vectors_dir=folder, seed=SEED)
+    port = free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, css=app.CSS)
+    yield f"http://127.0.0.1:{port}/", model, paint, over or None
+    demo.close()
+
+
+@pytest.fixture
+def page(setup):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p, tempfile.TemporaryDirectory(prefix="editgan-chromium-") as profile:
+        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=ARGS,
+                                                       viewport={"width": 1400, "height": 1500})
+        try:
+            page = context.new_page()
+            page.goto(setup[0])
+            page.wait_for_selector("#editor canvas", timeout=60_000)
+            yield page
+        finally:
+            context.close()
+
+
+def read_image(page, selector: str) -> tuple[str, np.ndarray]:
+    """(src, pixels in [0, 1]) of the <img> in a gr.Image, fetched over HTTP."""
+    src = page.get_attribute(f"{selector} img", "src")
+    body = page.request.get(src).body()
+    return src, np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def wait_new_image(page, selector: str, old_src: str, timeout: float = 60.0) -> tuple[str, np.ndarray]:
+    page.wait_for_function(
+        "([sel, old]) => { const i = document.querySelector(sel + ' img'); return i && i.src && i.src !== old; }",
+        arg=[selector, old_src], timeout=timeout * 1000)
+    return read_image(page, selector)
+
+
+def image_box(page) -> tuple[float, float, float, float]:
+    """Screen box (x, y, w, h) of the part-map picture inside the paint canvas.
+
+    Found from a screenshot of the canvas: the picture is the block of pixels that differ
+    from the canvas' own background (its corner pixel).
+    """
+    canvas = page.locator("#editor .pixi-target canvas")
+    box = canvas.bounding_box()
+    shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
+    fy, fx = shot.shape[0] / box["height"], shot.shape[1] / box["width"]
+    differs = np.abs(shot - shot[2, 2]).sum(-1) > 30
+    differs[:, : int(60 * fx)] = False  # the tool bar floats over the left edge
+    rows, cols = np.where(differs)
+    assert len(rows) > 1000, "the part map is not drawn on the canvas"
+    y0, y1 = np.percentile(rows, [0.5, 99.5])
+    x1 = np.percentile(cols, 99.5)
+    side = y1 - y0  # the picture is square; its left edge may hide under the tool bar
+    x0 = x1 - side
+    return box["x"] + x0 / fx, box["y"] + y0 / fy, side / fx, side / fy
+
+
+def stroke_plan(labels: np.ndarray, cls: int, over: int | None) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """Where to draw: passes (row, col_from, col_to) in model pixels, and the pixels they surely cover.
+
+    Over a class: one pass across the middle of it. Else: three passes over the middle of
+    the square (a quarter of the image wide) that holds the fewest pixels of `cls`.
+    """
+    r = labels.shape[0]
+    sure = np.zeros((r, r), bool)
+    if over is not None:
+        rows, cols = np.where(labels == over)
+        assert len(rows), "the class to paint over is not in the image"
+        ci, lo, hi = int(np.median(rows)), int(np.percentile(cols, 15)), int(np.percentile(cols, 85))
+        sure[ci - 1:ci + 1, lo + 1:hi] = True
+        return [(ci, lo, hi)], sure
+    side = r // 4
+    t = torch.from_numpy((labels != cls).astype(np.float32))[None, None]
+    counts = torch.nn.functional.avg_pool2d(t, side, stride=1)[0, 0]
+    i, j = divmod(int(counts.argmax()), counts.shape[1])
+    ci, cj, h = i + side // 2, j + side // 2, side // 4
+    sure[ci - h:ci + h, cj - h:cj + h] = True
+    return [(ci - h, cj - h, cj + h), (ci, cj + h, cj - h), (ci + h, cj - h, cj + h)], sure
+
+
+def test_paint_edit_and_slide(page, setup, tmp_path):
+    _, model, paint, over = setup
+    shots = [tmp_path]
+    if os.environ.get("EDITGAN_SCREENSHOTS") == "1":
+        shots.append(ROOT / "docs")
+    r = model.G.resolution
+    cls = model.class_names.index(paint)
+    palette = model.palette.numpy().astype(np.float32) / 255
+    before_src, before = read_image(page, "#after")
+    _, parts_before = read_image(page, "#parts")
+    labels = np.abs(parts_before[..., None, :] - palette).sum(-1).argmin(-1)
+    passes, sure = stroke_plan(labels, cls, model.class_names.index(over) if over else None)
+    changed = sure & (labels != cls)
+    assert changed.sum() >= 4, "the stroke would change nothing"
+
+    # pick the class colour from the brush palette
+    page.click("#editor button[aria-label='Color']")
+    rgb = "rgb({}, {}, {})".format(*model.palette[cls].tolist())
+    page.click(f"#editor .swatch button.color[style*='{rgb}']")
+    page.click("#editor button[aria-label='Brush']")
+    x, y, w, h = image_box(page)
+    px = lambda col: x + (col + 0.5) * w / r  # noqa: E731
+    py = lambda row: y + (row + 0.5) * h / r  # noqa: E731
+
+    # draw (each pointer move repaints the canvas in software, a third of a second in
+    # headless Chromium: keep the moves few)
+    row, a, _ = passes[0]
+    page.mouse.move(px(a), py(row))
+    page.mouse.down()
+    for row, a, b in passes:
+        page.mouse.move(px(a), py(row), steps=1)
+        page.mouse.move(px(b), py(row), steps=3)
+    page.mouse.up()
+    time.sleep(0.3)
+    for folder in shots:
+        page.screenshot(path=str(folder / "app-painted.png"))
+
+    page.click("#edit-btn")
+    page.wait_for_function("() => document.querySelector('#info').innerText.includes('1 edit')", timeout=300_000)
+    after_src, after = read_image(page, "#after")
+    assert after_src != before_src
+    _, parts_after = read_image(page, "#parts")
+    new_labels = np.abs(parts_after[..., None, :] - palette).sum(-1).argmin(-1)
+    assert (new_labels[changed] == cls).mean() > 0.6  # the stroke's class is where it was drawn
+    diff = np.abs(after - before).mean(-1)
+    near = torch.nn.functional.max_pool2d(torch.from_numpy(sure).float()[None, None], 2 * (r // 4) + 1, 1, r // 4)
+    far = near[0, 0].numpy() < 0.5  # a quarter of the image away from the stroke
+    assert diff[sure].mean() > 3 * diff[far].mean() and diff[far].mean() < 0.03, (diff[sure].mean(), diff[far].mean())
+    for folder in shots:
+        page.screenshot(path=str(folder / "app.png"), full_page=True)
+    if len(shots) > 1:
+        (ROOT / "docs" / "app-painted.png").unlink(missing_ok=True)  # docs keeps one picture
+
+    # drag the vector slider: the image changes with one generator pass
+    slider = page.locator(".editgan-vector-slider input[type='range']").first
+    box = slider.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    slid_src, slid = wait_new_image(page, "#after", after_src)
+    assert np.abs(slid - after).mean() > 0.005
+    page.wait_for_function("() => document.querySelector('#info').innerText.includes('wobble +')", timeout=30_000)

@@ -1,0 +1,189 @@
+"""Edit vector files and maths: bit-exact round trips, clear errors, compatibility, strengths."""
+
+import json
+import os
+import struct
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from editgan.generator import Generator, GeneratorConfig
+from editgan.vectors import (
+    EditVector,
+    IncompatibleVectorError,
+    VectorError,
+    apply_vectors,
+    check_compatible,
+    combine,
+    is_compatible,
+    list_local_vectors,
+    load_vector,
+    save_vector,
+)
+
+
+def tiny_G(seed=0) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(GeneratorConfig(resolution=8, z_dim=8, w_dim=16, mapping_layers=1, channels=(8, 8))).eval()
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_G(0)
+
+
+def make_vec(G, name="smile", seed=1, scale=1.0, **kw) -> EditVector:
+    delta = scale * torch.randn(G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(seed))
+    kw.setdefault("model_fingerprint", G.fingerprint())
+    return EditVector(delta=delta, name=name, **kw)
+
+
+def test_round_trip_is_bit_exact(G, tmp_path):
+    delta = torch.randn(G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(0))
+    delta[0, :4] = torch.tensor([-0.0, 1e-45, 3.4e38, -1.1754944e-38])  # signed zero, subnormal, extremes
+    vec = EditVector(delta=delta, name="smile", description="wider smile | with 'quotes'\nand a newline",
+                     model_fingerprint=G.fingerprint(), model_repo="alice/faces", parts=["mouth", "teeth"],
+                     default_strength=0.1 + 0.2, method={"kind": "segmentation-edit", "steps": 100, "seed": 3,
+                                                         "lr": 0.02, "nested": {"a": [1, 2.5, None]}},
+                     created="2024-05-01T12:00:00+00:00")
+    path = save_vector(vec, tmp_path / "smile.safetensors")
+    back = load_vector(path)
+    assert torch.equal(back.delta.view(torch.int32), vec.delta.view(torch.int32))  # bit for bit, -0.0 included
+    assert back.delta.dtype == torch.float32 and (back.num_ws, back.w_dim) == (G.num_ws, G.w_dim)
+    for f in ("name", "description", "model_fingerprint", "model_repo", "parts", "default_strength", "method", "created"):
+        assert getattr(back, f) == getattr(vec, f), f
+    # the header is plain strings, readable without torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "editgan-vector" and meta["version"] == "1"
+    assert json.loads(meta["parts"]) == ["mouth", "teeth"] and all(isinstance(v, str) for v in meta.values())
+
+
+def test_failed_save_keeps_the_old_file(G, tmp_path, monkeypatch):
+    path = tmp_path / "smile.safetensors"
+    save_vector(make_vec(G, seed=1), path)
+    before = path.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        save_vector(make_vec(G, seed=2), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["smile.safetensors"]  # no temp file left
+    with pytest.raises(VectorError, match="JSON"):
+        save_vector(make_vec(G, method={"bad": object()}), path)
+    assert path.read_bytes() == before
+
+
+def test_unreadable_files_say_which_and_why(G, tmp_path):
+    good = save_vector(make_vec(G), tmp_path / "good.safetensors").read_bytes()
+    cases = {
+        "text.safetensors": (b"hello, I am not a tensor file at all", "not a safetensors file"),
+        "empty.safetensors": (b"", "not a safetensors file"),
+        "cut.safetensors": (good[: len(good) - 10], "truncated"),
+        "cuthead.safetensors": (good[:20], "truncated"),
+        "garbage.safetensors": (bytes(range(256)) * 4, "not a safetensors file"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(VectorError, match=message) as e:
+            load_vector(tmp_path / name)
+        assert name in str(e.value)
+    with pytest.raises(VectorError, match="no edit vector file"):
+        load_vector(tmp_path / "missing.safetensors")
+
+
+def test_safetensors_that_are_not_vectors(G, tmp_path):
+    save_file({"w_plus": torch.zeros(1, 4, 16)}, str(tmp_path / "latent.safetensors"))
+    with pytest.raises(VectorError, match="not an editgan edit vector.*w_plus"):
+        load_vector(tmp_path / "latent.safetensors")
+    meta = make_vec(G).metadata()
+    save_file({"offset": torch.zeros(4, 16)}, str(tmp_path / "nodelta.safetensors"), metadata=meta)
+    with pytest.raises(VectorError, match="no 'delta' tensor"):
+        load_vector(tmp_path / "nodelta.safetensors")
+    save_file({"delta": torch.zeros(1, 4, 16)}, str(tmp_path / "rank3.safetensors"), metadata=meta)
+    with pytest.raises(VectorError, match="rank 3"):
+        load_vector(tmp_path / "rank3.safetensors")
+    nan = torch.zeros(4, 16)
+    nan[1, 2] = float("nan")
+    save_file({"delta": nan}, str(tmp_path / "nan.safetensors"), metadata=meta)
+    with pytest.raises(VectorError, match="NaN"):
+        load_vector(tmp_path / "nan.safetensors")
+    save_file({"delta": torch.zeros(4, 16)}, str(tmp_path / "v2.safetensors"), metadata={**meta, "version": "2"})
+    with pytest.raises(VectorError, match="upgrade editgan"):
+        load_vector(tmp_path / "v2.safetensors")
+    with pytest.raises(VectorError, match="NaN"):
+        EditVector(delta=torch.full((4, 16), float("inf")), name="x")
+    with pytest.raises(VectorError, match=r"delta\[0\]"):
+        EditVector(delta=torch.zeros(1, 4, 16), name="x")
+
+
+def test_list_local_vectors_reports_bad_files(G, tmp_path):
+    save_vector(make_vec(G, "b"), tmp_path / "b.safetensors")
+    save_vector(make_vec(G, "a"), tmp_path / "a.safetensors")
+    (tmp_path / "broken.safetensors").write_bytes(b"\x00" * 5)
+    (tmp_path / "notes.txt").write_text("ignored")
+    vectors, errors = list_local_vectors(tmp_path)
+    assert [v.name for v in vectors] == ["a", "b"]
+    assert [(p.name, type(e)) for p, e in errors] == [("broken.safetensors", VectorError)]
+    with pytest.raises(VectorError, match="no vectors folder"):
+        list_local_vectors(tmp_path / "nope")
+
+
+def test_strength_zero_gives_back_the_input_exactly(G):
+    w = torch.randn(3, G.num_ws, G.w_dim)
+    v1, v2 = make_vec(G, "a", 1), make_vec(G, "b", 2)
+    out = apply_vectors(w, [(v1, 0.0), (v2, 0)], G)
+    assert torch.equal(out, w) and out is not w
+    assert torch.equal(apply_vectors(w[0], [(v1, 0.0)]), w[0])
+    assert torch.equal(apply_vectors(w, []), w)
+
+
+def test_combine_and_apply(G):
+    v1, v2 = make_vec(G, "a", 1), make_vec(G, "b", 2)
+    d = combine([(v1, 0.5), (v2, -2.0)])
+    torch.testing.assert_close(d, 0.5 * v1.delta - 2.0 * v2.delta)
+    w = torch.randn(4, G.num_ws, G.w_dim)
+    out = apply_vectors(w, [(v1, 0.5), (v2, -2.0)], G)
+    torch.testing.assert_close(out, w + d.unsqueeze(0))  # broadcast over the batch
+    torch.testing.assert_close(apply_vectors(w[1], [(v1.delta, 1.0)], G), w[1] + v1.delta)  # raw tensors too
+    with pytest.raises(VectorError, match="finite"):
+        apply_vectors(w, [(v1, float("nan"))])
+    other = EditVector(delta=torch.zeros(5, 7), name="other")
+    with pytest.raises(VectorError, match="different models"):
+        combine([(v1, 1.0), (other, 1.0)])
+
+
+def test_incompatible_vectors_are_refused_naming_both_models(G):
+    G2 = tiny_G(1)
+    vec = make_vec(G2, "from-g2", model_repo="bob/other-faces")
+    assert not is_compatible(vec, G) and is_compatible(vec, G2)
+    with pytest.raises(IncompatibleVectorError) as e:
+        apply_vectors(torch.zeros(1, G.num_ws, G.w_dim), [(vec, 1.0)], G)
+    assert G.fingerprint() in str(e.value) and G2.fingerprint() in str(e.value) and "bob/other-faces" in str(e.value)
+    wrong_shape = EditVector(delta=torch.zeros(G.num_ws + 2, G.w_dim), name="big", model_fingerprint="feedfacefeedface")
+    with pytest.raises(IncompatibleVectorError, match=rf"\({G.num_ws + 2}, {G.w_dim}\).*\({G.num_ws}, {G.w_dim}\)"):
+        check_compatible(wrong_shape, G)
+    unnamed = EditVector(delta=torch.zeros(G.num_ws, G.w_dim), name="unnamed")  # no fingerprint: shape only
+    assert is_compatible(unnamed, G)
+
+
+def test_compatibility_follows_weight_changes(G):
+    G3 = tiny_G(2)
+    vec = make_vec(G3, "v")
+    assert is_compatible(vec, G3)
+    with torch.no_grad():
+        next(G3.parameters()).add_(1.0)  # in place: the cached fingerprint must not be trusted
+    assert not is_compatible(vec, G3)
+
+
+def test_header_size_prefix_lies(tmp_path):
+    data = struct.pack("<Q", 10**12) + b"{}"
+    (tmp_path / "liar.safetensors").write_bytes(data)
+    with pytest.raises(VectorError, match="not a safetensors file"):
+        load_vector(tmp_path / "liar.safetensors")
