@@ -617,10 +617,11 @@ def hub_list(session: Session, repo_id: str) -> list[dict]:
 
     model = model_of(session)
     with user_errors(f"cannot list vectors in {repo_id}"):
-        infos = list_vectors(repo_id, model.G)
+        infos = list_vectors(repo_id, G=model.G)
     rows = []
     for info in infos:
         d = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(vars(info))
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
         rows.append({k: v for k, v in d.items() if isinstance(v, (str, int, float, bool, list, type(None)))})
     return rows
 
@@ -633,7 +634,7 @@ def hub_pull(session: Session, repo_id: str, name: str) -> Session:
 
     model = model_of(session)
     with user_errors(f"cannot pull {name!r} from {repo_id}"):
-        vec = pull_vector(repo_id, name.strip(), model.G)
+        vec = pull_vector(repo_id, name.strip(), G=model.G)
     return add_vector(session, vec, f"hub:{repo_id}")
 
 

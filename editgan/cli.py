@@ -355,12 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoints import CheckpointError
     from .editor import EditError
     from .embedding import ImageError
+    from .labels import LabelsError
     from .segmenter import SegmenterError
     from .vectors import VectorError
 
     try:
         args.fn(args)
-    except (CheckpointError, EditError, ImageError, SegmenterError, VectorError, FileNotFoundError) as e:
+    except (CheckpointError, EditError, ImageError, LabelsError, SegmenterError, VectorError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

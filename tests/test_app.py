@@ -369,31 +369,54 @@ def test_refine_bakes_the_vectors_and_undo_restores_them(client, tiny_model, tmp
     assert "r" in [row["name"] for row in client.predict(api_name="/vectors")]
 
 
-def test_hub_list_and_pull(client, tiny_model, monkeypatch):
-    store = {"good": make_vector(tiny_model, "good", 0.3, seed=5)}
+@pytest.fixture
+def hub_server(tmp_path, monkeypatch):
+    """The local Hub-protocol server (tests/hub_server.py) as the app's default endpoint, a private cache."""
+    import huggingface_hub.constants as C
+    from hub_server import HubServer
 
-    def list_vectors(repo_id, G=None):
-        assert repo_id == "someone/vectors"
-        return [types.SimpleNamespace(name=n, description=v.description, parts=v.parts, compatible=True)
-                for n, v in store.items()]
+    monkeypatch.setattr(C, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(C, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(C, "HF_HUB_OFFLINE", False)
+    for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(k, raising=False)
+    with HubServer({"tok-alice": {"user": "alice"}}) as server:
+        monkeypatch.setattr(C, "ENDPOINT", server.url)
+        yield server
 
-    def pull_vector(repo_id, name, G=None):
-        if name not in store:
-            raise ValueError(f"no vector {name!r} in {repo_id}")
-        return store[name]
 
-    monkeypatch.setitem(sys.modules, "editgan.hub", types.SimpleNamespace(list_vectors=list_vectors,
-                                                                          pull_vector=pull_vector))
-    sample(client)
-    rows, dropdown = client.predict("someone/vectors", api_name="/list_hub")
-    assert [r["name"] for r in rows] == ["good"]
-    msg = client.predict("someone/vectors", "good", api_name="/pull_vector")
-    assert "good" in msg
-    assert "good" in [r["name"] for r in client.predict(api_name="/vectors")]
-    with pytest.raises(Exception, match="no vector 'bad'"):
-        client.predict("someone/vectors", "bad", api_name="/pull_vector")
+def test_push_list_and_pull_through_the_hub(client, app_url, tiny_model, tmp_path, hub_server):
+    _, parts_path, _, _ = sample(client)
+    target, _ = paint_square(labels_of(parts_path), HIGH)
+    painted = tmp_path / "painted.png"
+    Image.fromarray(PALETTE[target].numpy()).save(painted)
+    client.predict(handle_file(str(painted)), 20, OFF, api_name="/edit_parts")
+    with pytest.raises(Exception, match="(?i)push|token|401|credentials"):
+        client.predict("shared", "", True, "alice/vectors", "", False, api_name="/save_vector")
+    msg = client.predict("shared2", "to share", True, "alice/vectors", "tok-alice", False, api_name="/save_vector")
+    assert "Pushed" in msg
+    other = Client(app_url, verbose=False, download_files=str(tmp_path / "other"))  # another user
+    rows, dropdown = other.predict("alice/vectors", api_name="/list_hub")
+    assert [r["name"] for r in rows] == ["shared2"] and rows[0]["compatible"] is True
+    assert "shared2" in other.predict("alice/vectors", "shared2", api_name="/pull_vector")
+    table = other.predict(api_name="/vectors")
+    assert "shared2" in [r["name"] for r in table] and table[-1]["origin"] == "hub:alice/vectors"
+    with pytest.raises(Exception, match="nope"):
+        other.predict("alice/vectors", "nope", api_name="/pull_vector")
     with pytest.raises(Exception, match="user/name"):
-        client.predict("not a repo", api_name="/list_hub")
+        other.predict("not a repo", api_name="/list_hub")
+
+
+def test_a_hub_vector_for_another_model_is_refused(client, tiny_model, monkeypatch):
+    """What the app does with editgan.hub's answers (faked here): incompatible vectors are refused."""
+    from editgan.vectors import IncompatibleVectorError
+
+    def pull_vector(repo_id, name, revision=None, G=None):
+        raise IncompatibleVectorError(f"edit vector {name!r} was made for model 0123, but this model is abcd")
+
+    monkeypatch.setitem(sys.modules, "editgan.hub", types.SimpleNamespace(pull_vector=pull_vector))
+    with pytest.raises(Exception, match="made for model 0123"):
+        client.predict("someone/vectors", "alien", api_name="/pull_vector")
 
 
 def test_sessions_do_not_share_state(app_url, tmp_path):
