@@ -67,6 +67,12 @@ def register_model(model: EditModel, key: str | None = None, vectors_dir: str | 
     return key
 
 
+def set_vectors_dir(key: str, folder: str | Path) -> None:
+    """Where the model under `key` keeps its local vectors (instead of `EditModel.vectors_dir`)."""
+    with _MODELS_LOCK:
+        _VECTOR_DIRS[key] = Path(folder)
+
+
 def get_model(source: str) -> EditModel:
     """A model from the cache, loading it (shipped name, folder, checkpoint, Hub repo id) if needed."""
     source = (source or "").strip()

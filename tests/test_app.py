@@ -96,6 +96,17 @@ def test_strengths_are_clamped_and_checked(tiny_model, tmp_path):
         L.check_name("../etc/passwd")
 
 
+@pytest.mark.parametrize("mode,fmt,size", [("I;16", "PNG", (40, 30)), ("CMYK", "JPEG", (64, 64)), ("P", "GIF", (20, 50)),
+                                           ("1", "BMP", (33, 33)), ("LA", "PNG", (1, 1)), ("RGB", "WEBP", (500, 90))])
+def test_uploads_of_any_mode_and_size_embed(tiny_model, tmp_path, mode, fmt, size):
+    key = L.register_model(tiny_model, "tiny-logic", vectors_dir=tmp_path)
+    path = tmp_path / f"photo.{fmt.lower()}"
+    Image.new(mode, size, 1).save(path, format=fmt)
+    session, report, target = L.embed_photo(L.new_session(key, 1), str(path), steps=10)
+    assert target.shape == (3, 32, 32) and report["steps"] == 10 and session.source["kind"] == "photo"
+    assert L.undo(session).source["kind"] == "seed"
+
+
 def make_vector(model, name, scale, seed=0):
     from editgan.vectors import EditVector
 
@@ -381,7 +392,8 @@ def hub_server(tmp_path, monkeypatch):
     for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(k, raising=False)
     with HubServer({"tok-alice": {"user": "alice"}}) as server:
-        monkeypatch.setattr(C, "ENDPOINT", server.url)
+        monkeypatch.setattr(C, "ENDPOINT", server.url)  # what the app's Hub calls use: no endpoint argument
+        monkeypatch.setattr(C, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
         yield server
 
 
@@ -417,6 +429,20 @@ def test_a_hub_vector_for_another_model_is_refused(client, tiny_model, monkeypat
     monkeypatch.setitem(sys.modules, "editgan.hub", types.SimpleNamespace(pull_vector=pull_vector))
     with pytest.raises(Exception, match="made for model 0123"):
         client.predict("someone/vectors", "alien", api_name="/pull_vector")
+
+
+def test_model_picker(client, tiny_model, tmp_path):
+    folder = tmp_path / "model"
+    tiny_model.G.save_pretrained(folder)
+    tiny_model.segmenter.save_pretrained(folder)
+    out = client.predict(str(folder), 2, 0.7, OFF, api_name="/load_model")
+    image, legend, model_md = out[1], out[5], out[6]
+    assert "high" in legend and tiny_model.fingerprint in model_md and "3 parts" in model_md
+    assert rgb(image).shape == (32, 32, 3)
+    with pytest.raises(Exception, match="cannot load the model"):
+        client.predict(str(tmp_path / "missing"), 2, 0.7, OFF, api_name="/load_model")
+    with pytest.raises(Exception, match="give a model"):
+        client.predict("  ", 2, 0.7, OFF, api_name="/load_model")
 
 
 def test_sessions_do_not_share_state(app_url, tmp_path):
