@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .editor import EditConfig, EditError, edit, painted_classes, refine
-from .embedding import EmbedConfig, ImageError, embed, load_image, to_pil
-from .labels import LabelsError, labels_from_png, snap_to_palette
+from .editor import EditConfig, edit, painted_classes, refine
+from .embedding import EmbedConfig, embed, load_image, to_pil
+from .labels import labels_from_png, snap_to_palette
 from .model import EditModel, load_model, shipped_domains
 
 MAX_SLOTS = 8

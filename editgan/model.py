@@ -83,7 +83,7 @@ def load_model(source: str, revision: str | None = None) -> EditModel:
     """A shipped domain name, a model folder, a checkpoint file or a Hub repo id -> EditModel."""
     path = resolve(source)
     G = load_generator(path, revision=revision)
-    folder = Path(path) if Path(path).is_dir() else None
+    folder = Path(path).resolve() if Path(path).is_dir() else None
     if folder is None and not Path(path).exists():
         from .hub import download_model
 
