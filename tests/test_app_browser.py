@@ -192,10 +192,6 @@ def test_paint_edit_and_slide(page, setup, tmp_path):
     near = torch.nn.functional.max_pool2d(torch.from_numpy(sure).float()[None, None], 2 * (r // 4) + 1, 1, r // 4)
     far = near[0, 0].numpy() < 0.5  # a quarter of the image away from the stroke
     assert diff[sure].mean() > 3 * diff[far].mean() and diff[far].mean() < 0.03, (diff[sure].mean(), diff[far].mean())
-    for folder in shots:
-        page.screenshot(path=str(folder / "app.png"), full_page=True)
-    if len(shots) > 1:
-        (ROOT / "docs" / "app-painted.png").unlink(missing_ok=True)  # docs keeps one picture
 
     # drag the vector slider: the image changes with one generator pass
     slider = page.locator(".editgan-vector-slider input[type='range']").first
@@ -206,4 +202,9 @@ def test_paint_edit_and_slide(page, setup, tmp_path):
     page.mouse.up()
     slid_src, slid = wait_new_image(page, "#after", after_src)
     assert np.abs(slid - after).mean() > 0.005
-    page.wait_for_function("() => document.querySelector('#info').innerText.includes('wobble +')", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#info').innerText.includes('Vectors:')", timeout=30_000)
+    time.sleep(1.0)  # the part map and the canvas follow when the slider is let go
+    for folder in shots:
+        page.screenshot(path=str(folder / "app.png"), full_page=True)
+    if len(shots) > 1:
+        (ROOT / "docs" / "app-painted.png").unlink(missing_ok=True)  # docs keeps one picture
