@@ -578,7 +578,9 @@ def make_vector(session: Session, name: str, description: str = ""):
     last = session.edits[-1]
     method = {k: v for k, v in last.items() if k not in ("delta", "parts")}
     method["kind"] = "segmentation-edit" if last["kind"] == "part-map edit" else "refined-vectors"
-    repo = model.source if model.folder is None or not Path(model.source).exists() else None
+    src = str(model.source)
+    from_hub = src not in shipped_domains() and not Path(src).exists() and re.match(r"^[\w.-]+/[\w.-]+$", src)
+    repo = src if from_hub else None  # a Hub repo id: where others can get the model the vector is for
     with user_errors("cannot make the vector"):
         return EditVector(delta=last["delta"].clone(), name=name, description=(description or "").strip(),
                           model_fingerprint=model.fingerprint, model_repo=repo, parts=list(last["parts"]),

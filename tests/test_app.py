@@ -98,7 +98,15 @@ def test_strengths_are_clamped_and_checked(tiny_model, tmp_path):
 
 @pytest.mark.parametrize("mode,fmt,size", [("I;16", "PNG", (40, 30)), ("CMYK", "JPEG", (64, 64)), ("P", "GIF", (20, 50)),
                                            ("1", "BMP", (33, 33)), ("LA", "PNG", (1, 1)), ("RGB", "WEBP", (500, 90))])
-def test_uploads_of_any_mode_and_size_embed(tiny_model, tmp_path, mode, fmt, size):
+def test_uploads_of_any_mode_and_size_embed(tiny_model, tmp_path, mode, fmt, size, monkeypatch):
+    from editgan.embedding import EmbedResult
+
+    def quick_embed(G, target, config=None, progress=None):  # the reading is under test, not the optimiser
+        assert target.shape == (3, G.resolution, G.resolution) and target.abs().max() <= 1
+        w = G.w_plus(G.mean_w()[None])[0]
+        return EmbedResult(w_plus=w, image=target, psnr=99.0)
+
+    monkeypatch.setattr(L, "embed", quick_embed)
     key = L.register_model(tiny_model, "tiny-logic", vectors_dir=tmp_path)
     path = tmp_path / f"photo.{fmt.lower()}"
     Image.new(mode, size, 1).save(path, format=fmt)
