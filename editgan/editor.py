@@ -136,7 +136,7 @@ def optimise_delta(
     w_plus = w_plus.detach().reshape(1, G.num_ws, G.w_dim)
     with torch.no_grad():
         original = G.synthesis(w_plus)
-    delta = (init_delta.clone() if init_delta is not None else torch.zeros(G.num_ws, G.w_dim)).reshape(1, G.num_ws, G.w_dim)
+    delta = (init_delta.clone() if init_delta is not None else torch.zeros(G.num_ws, G.w_dim, device=w_plus.device)).reshape(1, G.num_ws, G.w_dim)
     delta.requires_grad_(True)
     opt = torch.optim.Adam([delta], lr=config.lr)
     outside = ~region
