@@ -17,15 +17,13 @@ for direct part-map edits (paint a target, optimise).
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .editor import EditConfig, dilate, edit, parts_region, psnr_outside, refine, scaled_dilation
+from .editor import EditConfig, edit, parts_region, psnr_outside, refine, scaled_dilation
 from .model import EditModel
 from .reader import ParameterReader
 from .world import World

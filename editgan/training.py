@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .embedding import psnr
 from .generator import Generator, GeneratorConfig
 from .world import World, get_world
 
@@ -98,12 +99,6 @@ def per_part_l1(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor, cl
         if m.any():
             out[name] = float(err[m].mean() / 2)  # on a 0-1 scale
     return out
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of images in [-1, 1], on a 0-1 scale."""
-    mse = ((a - b) / 2).pow(2).mean().clamp(min=1e-12)
-    return float(-10 * torch.log10(mse))
 
 
 # ----- the loop ---------------------------------------------------------------------------
