@@ -51,3 +51,14 @@ def tiny():
 @pytest.fixture(scope="session")
 def tiny_model(tiny) -> EditModel:
     return tiny[0]
+
+
+def tiny_G(seed: int = 0) -> Generator:
+    """An 8-px random generator: enough for tests of vector shapes and fingerprints."""
+    torch.manual_seed(seed)
+    return Generator(GeneratorConfig(resolution=8, z_dim=8, w_dim=16, mapping_layers=1, channels=(8, 8))).eval()
+
+
+@pytest.fixture(scope="module")
+def G() -> Generator:
+    return tiny_G(0)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from editgan import hub
-from editgan.generator import Generator, GeneratorConfig
+from conftest import tiny_G
+from editgan.generator import Generator
 from editgan.hub import HubError, RemoteVectorError
 from editgan.vectors import EditVector, IncompatibleVectorError, VectorError, save_vector
 from hub_server import HubServer
@@ -25,14 +26,6 @@ TOKENS = {
 ALICE = "tok-alice"
 
 
-def tiny_G(seed=0) -> Generator:
-    torch.manual_seed(seed)
-    return Generator(GeneratorConfig(resolution=8, z_dim=8, w_dim=16, mapping_layers=1, channels=(8, 8))).eval()
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_G(0)
 
 
 @pytest.fixture(scope="module")

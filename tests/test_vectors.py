@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from editgan.generator import Generator, GeneratorConfig
+from conftest import tiny_G
 from editgan.vectors import (
     EditVector,
     IncompatibleVectorError,
@@ -23,14 +23,6 @@ from editgan.vectors import (
 )
 
 
-def tiny_G(seed=0) -> Generator:
-    torch.manual_seed(seed)
-    return Generator(GeneratorConfig(resolution=8, z_dim=8, w_dim=16, mapping_layers=1, channels=(8, 8))).eval()
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_G(0)
 
 
 def make_vec(G, name="smile", seed=1, scale=1.0, **kw) -> EditVector:
