@@ -29,6 +29,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from editgan import app_labelling as AL
 from editgan import app_logic as L
 from editgan.model import EditModel, shipped_domains
 
@@ -180,8 +181,9 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | None
             if ev is None:
                 break
             step, total, info = ev
-            acc = info.get("accuracy")
-            progress((step, total), desc=f"{desc}: step {step}/{total}" + (f", region accuracy {acc:.2f}" if acc is not None else ""))
+            acc, loss = info.get("accuracy"), info.get("loss")
+            progress((step, total), desc=f"{desc}: step {step}/{total}" + (f", region accuracy {acc:.2f}" if acc is not None else "")
+                     + (f", loss {loss:.3f}" if loss is not None else ""))
             if recorder is not None and recorder.last_image is not None and time.monotonic() - last > PREVIEW_EVERY_S:
                 last = time.monotonic()
                 yield "preview", _pil(recorder.last_image)
@@ -191,6 +193,174 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | None
     if "error" in result:
         raise result["error"]
     yield "done", result["value"]
+
+# ----- the "Label & train" tab -------------------------------------------------------------------------
+LABEL_OPACITY = 0.55
+LABEL_INTRO = """**Bring your own StyleGAN2**: load its checkpoint in the Edit tab (Model), then label a few samples here.
+1. Name the project and its classes, press **Open / start**. 2. Give each numbered cluster a class (right); the
+canvas shows the proposal. 3. Paint what is still wrong, press **Save label & next** (saved to disk at once).
+4. After a few labels, **Train**: new samples then start from the branch's prediction. 5. **Save model** and edit with it."""
+
+
+def label_tab_layout(initial: L.Session) -> dict:
+    """The components of the labelling tab (events are wired in `label_tab_events`)."""
+    ui: dict = {"state": gr.State(None)}
+    gr.Markdown(LABEL_INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            ui["name"] = gr.Textbox(label="Project name (a folder under the labels root)",
+                                    value=f"{L.get_model(initial.model).name}-labels", elem_id="label-name")
+            ui["classes"] = gr.Textbox(label="Classes, one per line: name #rrggbb (the first is the default)",
+                                       value=AL.default_classes(initial), lines=6, max_lines=20, elem_id="label-classes")
+            ui["k"] = gr.Slider(2, AL.MAX_CLUSTERS, value=8, step=1, label="Clusters in the proposals")
+            ui["truncation"] = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation of the samples")
+            ui["target"] = gr.Slider(2, 64, value=16, step=1, label="Samples to label")
+            ui["open"] = gr.Button("Open / start project", variant="primary", elem_id="label-open")
+        with gr.Column(scale=2, min_width=420):
+            ui["status"] = gr.Markdown("No project open.", elem_id="label-status")
+            ui["editor"] = gr.ImageEditor(
+                label="Proposal: paint what is wrong", type="numpy", image_mode="RGBA", format="png", sources=[],
+                transforms=[], layers=gr.LayerOptions(allow_additional_layers=False), eraser=gr.Eraser(),
+                brush=gr.Brush(colors=["#808080"], color_mode="fixed"), canvas_size=(512, 512), height=560,
+                elem_id="label-editor", buttons=[], interactive=True)
+            with gr.Row():
+                ui["save"] = gr.Button("Save label & next", variant="primary", elem_id="label-save")
+                ui["skip"] = gr.Button("Skip this sample", elem_id="label-skip")
+                ui["seed"] = gr.Number(label="Go to seed", precision=0, minimum=0, scale=0, min_width=120)
+            ui["legend"] = gr.HTML("", elem_id="label-legend")
+        with gr.Column(scale=1, min_width=260):
+            ui["clusters_img"] = gr.Image(label="Clusters of the generator's features", type="pil", format="png",
+                                          interactive=False, height=260, elem_id="label-clusters",
+                                          elem_classes="editgan-pixelated")
+            ui["dropdowns"] = [gr.Dropdown(choices=[], label=f"cluster {i}", visible=False, min_width=100,
+                                           elem_id=f"label-cluster-{i}") for i in range(AL.MAX_CLUSTERS)]
+    with gr.Row(equal_height=True):
+        ui["steps"] = gr.Slider(50, 2000, value=500, step=50, label="Training steps")
+        ui["members"] = gr.Slider(1, 10, value=10, step=1, label="Ensemble members")
+        ui["train"] = gr.Button("Train the branch", variant="primary", elem_id="label-train")
+        ui["from_branch"] = gr.Checkbox(value=True, label="Propose from the trained branch")
+    ui["previews"] = gr.Gallery(label="New samples and the branch's part maps", columns=4, height=300,
+                                elem_id="label-previews")
+    with gr.Row(equal_height=True):
+        ui["more"] = gr.Button("More previews")
+        ui["save_model"] = gr.Button("Save model & edit with it", variant="primary", elem_id="label-save-model")
+        ui["repo"] = gr.Textbox(label="Hub repo id", placeholder="user/my-editgan-model")
+        ui["token"] = gr.Textbox(label="Hub token (write; not stored)", type="password")
+        ui["private"] = gr.Checkbox(label="Private", value=False)
+        ui["push"] = gr.Button("Push model to the Hub")
+    ui["message"] = gr.Markdown("", elem_id="label-message")
+    return ui
+
+
+def label_view(state: AL.LabelState) -> tuple:
+    """(state, status, canvas, cluster picture, legend, *cluster dropdowns) for a labelling state."""
+    from editgan.labelling import cluster_picture
+
+    project = state.project()
+    sample = AL.sample_view(state)
+    colors = L.brush_colors(project.palette)
+    editor = gr.ImageEditor(value=AL.canvas(state, sample, LABEL_OPACITY),
+                            brush=gr.Brush(colors=colors, default_color=colors[-1], color_mode="fixed",
+                                           default_size=2 * L.display_scale(sample.image.shape[-1])))
+    names = AL.mapping_names(state)
+    dropdowns = [gr.update(visible=i < project.k, choices=project.class_names,
+                           value=names[i] if i < project.k else None) for i in range(AL.MAX_CLUSTERS)]
+    return (state, AL.status_markdown(state), editor, cluster_picture(sample.clusters), AL.legend(state), *dropdowns)
+
+
+def label_tab_events(ui: dict, st, heavy: dict, light: dict) -> gr.events.Dependency:
+    """Wire the labelling tab; returns the "save model" event (the app then loads that model)."""
+    ls = ui["state"]
+    view_out = [ls, ui["status"], ui["editor"], ui["clusters_img"], ui["legend"], *ui["dropdowns"]]
+
+    @safe
+    def label_open(session, name, classes, k, truncation, target):
+        """Start a labelling project for the loaded model's generator, or open it again (nothing is lost)."""
+        return label_view(AL.open_project(session, name, classes, k, truncation, target))
+
+    ui["open"].click(label_open, [st, ui["name"], ui["classes"], ui["k"], ui["truncation"], ui["target"]], view_out,
+                     api_name="label_open", **heavy)
+
+    @safe
+    def label_assign(state, *names):
+        """Give each cluster a class (class names, one per cluster): the proposal follows."""
+        return label_view(AL.assign(AL.require(state), names))
+
+    gr.on([d.input for d in ui["dropdowns"]], label_assign, [ls, *ui["dropdowns"]], view_out, api_name="label_assign",
+          trigger_mode="always_last", **light)
+
+    @safe
+    def label_save(state, editor_v):
+        """Save the proposal with the painted corrections as this sample's label; the next sample comes up."""
+        state, name = AL.save_label(AL.require(state), editor_v)
+        return label_view(state)
+
+    ui["save"].click(label_save, [ls, ui["editor"]], view_out, api_name="label_save", **heavy)
+
+    @safe
+    def label_skip(state):
+        """Skip this sample (it is not labelled)."""
+        return label_view(AL.skip(AL.require(state)))
+
+    ui["skip"].click(label_skip, [ls], view_out, api_name="label_skip", **light)
+
+    @safe
+    def label_seed(state, seed):
+        """Label a given seed (to redo a label: saving again replaces it)."""
+        return label_view(AL.go_to_seed(AL.require(state), seed))
+
+    ui["seed"].submit(label_seed, [ls, ui["seed"]], view_out, api_name="label_seed", **light)
+
+    @GPU(duration=300)
+    @safe
+    def label_train(state, steps, members, progress=gr.Progress()):
+        """Train the segmentation branch on every saved label; returns the view and previews of new samples."""
+        state = AL.require(state)
+        box = {}
+        for kind, value in stream_work(lambda cb: AL.train(state, steps, members, cb), progress, "training the branch"):
+            box[kind] = value
+        state = box["done"]
+        return (*label_view(state), AL.previews(state))
+
+    ui["train"].click(label_train, [ls, ui["steps"], ui["members"]], [*view_out, ui["previews"]],
+                      api_name="label_train", **heavy)
+
+    @safe
+    def label_previews(state):
+        """Four more new samples with the branch's part maps (all shown so far are returned)."""
+        state = AL.require(state)
+        state = state.replace(previews_shown=state.previews_shown + 4)
+        return state, AL.previews(state, state.previews_shown)
+
+    ui["more"].click(label_previews, [ls], [ls, ui["previews"]], api_name="label_previews", **light)
+
+    @safe
+    def label_from_branch(state, on):
+        """Proposals from the trained branch (on) or from the clusters (off)."""
+        state = AL.require(state)
+        return label_view(state.replace(from_branch=bool(on) and state.segmenter is not None))
+
+    ui["from_branch"].input(label_from_branch, [ls, ui["from_branch"]], view_out, **dict(api_visibility="private", **light))
+
+    @safe
+    def label_save_model(state):
+        """Save the generator with the trained branch as a model folder; returns its path (the app loads it)."""
+        state, folder = AL.save_model(AL.require(state))
+        return state, AL.status_markdown(state), f"Saved to `{folder}`; the Edit tab now uses it.", str(folder)
+
+    folder_box = gr.Textbox(visible=False)
+    saved = ui["save_model"].click(label_save_model, [ls], [ls, ui["status"], ui["message"], folder_box],
+                                   api_name="label_save_model", **light)
+
+    @safe
+    def label_push(state, repo_id, token, private_repo):
+        """Push the saved model (generator + branch) to a Hub model repo."""
+        url = AL.push_model(AL.require(state), repo_id, token, private_repo)
+        return f"Pushed to {url}."
+
+    ui["push"].click(label_push, [ls, ui["repo"], ui["token"], ui["private"]], [ui["message"]], api_name="label_push",
+                     concurrency_limit=4, concurrency_id="hub")
+    return saved, folder_box
 
 
 # ----- the app ---------------------------------------------------------------------------------------
@@ -215,96 +385,101 @@ def build_demo(model: str | EditModel | None = None, vectors_dir: str | Path | N
         gr.Markdown("# editgan\nPaint the part map of an image; editgan finds the latent edit that draws it "
                     "and leaves the rest alone. Save edits as vectors, apply them with sliders, share them on the Hub. "
                     "Exported images say in their metadata that they were generated and edited.")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=260):
-                with gr.Tabs():
-                    with gr.Tab("Sample"):
-                        seed_in = gr.Number(value=seed, label="Seed", precision=0, minimum=0, maximum=2**32 - 1)
-                        with gr.Row():
-                            random_btn = gr.Button("Random seed", size="sm")
-                            sample_btn = gr.Button("Sample", variant="primary", size="sm", elem_id="sample-btn")
-                        trunc_in = gr.Slider(0.0, 1.0, value=truncation, step=0.05, label="Truncation")
-                    with gr.Tab("Upload a photo"):
-                        photo_in = gr.File(label="Photo (any size or mode; centre-cropped to a square)",
-                                           file_types=["image"], type="filepath", height=120)
-                        embed_steps = gr.Slider(10, 1000, value=200, step=10, label="Embedding steps")
-                        embed_btn = gr.Button("Embed", variant="primary")
-                        target_img = gr.Image(label="Photo as the model sees it", type="pil", format="png",
-                                              interactive=False, height=160, elem_classes="editgan-pixelated")
-                with gr.Accordion("Model", open=False):
-                    model_dd = gr.Dropdown(choices=choices, value=key, allow_custom_value=True,
-                                           label="A shipped domain, a model folder or a Hub repo id")
-                    load_btn = gr.Button("Load model", size="sm")
-                    model_md = gr.Markdown(model_markdown(initial))
-            with gr.Column(scale=2, min_width=420):
-                editor = gr.ImageEditor(
-                    value=editor_value(initial, opacity0, image=init_image, labels=init_labels),
-                    label="Paint the part map (brush colours = the model's parts)", type="numpy", image_mode="RGBA",
-                    format="png", sources=[], transforms=[], layers=gr.LayerOptions(allow_additional_layers=False),
-                    brush=gr.Brush(colors=L.brush_colors(init_model.palette) or ["#808080"],
-                                   default_color=(L.brush_colors(init_model.palette) or ["#808080"])[-1],
-                                   color_mode="fixed", default_size=2 * L.display_scale(init_model.G.resolution)),
-                    eraser=gr.Eraser(), interactive=init_model.segmenter is not None, canvas_size=(512, 512),
-                    height=600, elem_id="editor", buttons=[],
-                )
-            with gr.Column(scale=1, min_width=240):
-                legend = gr.HTML(L.legend_html(init_model.class_names, init_model.palette), elem_id="legend")
-                opacity = gr.Slider(0.0, 1.0, value=opacity0, step=0.05, label="Part map opacity")
-                edit_steps = gr.Slider(10, L.MAX_EDIT_STEPS, value=100, step=10, label="Edit steps (early stop)")
+        with gr.Tabs(elem_id="main-tabs"):
+            with gr.Tab("Edit", id="edit"):
                 with gr.Row():
-                    edit_btn = gr.Button("Edit", variant="primary", elem_id="edit-btn")
-                    undo_btn = gr.Button("Undo", elem_id="undo-btn")
-                with gr.Accordion("Edit with a part-map file", open=False):
-                    parts_file = gr.File(label="Part map PNG in the class colours", file_types=["image"],
-                                         type="filepath", height=100)
-                    edit_parts_btn = gr.Button("Edit with this part map", size="sm")
-        with gr.Row(equal_height=True):
-            img_args = dict(type="pil", format="png", interactive=False, height=300,
-                            elem_classes="editgan-pixelated", buttons=["download", "fullscreen"])
-            before_img = gr.Image(value=_pil(init_image), label="Before", elem_id="before", **img_args)
-            after_img = gr.Image(value=_pil(init_image), label="After (current image)", elem_id="after", **img_args)
-            parts_img = gr.Image(value=L.parts_picture(init_labels, init_model.palette, init_model.G.resolution),
-                                 label="Part map", elem_id="parts", **img_args)
-        info_md = gr.Markdown(L.info_markdown(initial), elem_id="info")
-        with gr.Accordion("Edit vectors: strength sliders", open=True):
-            sliders = []
-            with gr.Row():
-                for spec in L.slot_specs(initial, SLOTS):
-                    sliders.append(gr.Slider(*L.STRENGTH_RANGE, value=spec["value"], step=0.1, label=spec["label"],
-                                             info=spec["info"], visible=spec["visible"], min_width=220,
-                                             elem_classes="editgan-vector-slider"))
-            with gr.Row(equal_height=True):
-                refine_steps = gr.Slider(10, 30, value=20, step=1, label="Refine steps")
-                refine_btn = gr.Button("Refine (bakes the vectors into the image)")
-                refresh_btn = gr.Button("Reload vectors")
-            vectors_json = gr.JSON(value=L.vector_table(initial), label="Vectors", visible=False)
-            vectors_btn = gr.Button("List vectors", visible=False)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=200):
-                export_btn = gr.Button("Export PNG (with editgan metadata)", elem_id="export-btn")
-            export_file = gr.File(label="Edited image", interactive=False, height=80, scale=2)
-        with gr.Accordion("Save and share edit vectors", open=False):
-            with gr.Row():
-                with gr.Column():
-                    gr.Markdown("**Save the last edit as a vector**")
-                    vec_name = gr.Textbox(label="Name", placeholder="smile")
-                    vec_desc = gr.Textbox(label="Description", placeholder="what the edit does")
+                    with gr.Column(scale=1, min_width=260):
+                        with gr.Tabs():
+                            with gr.Tab("Sample"):
+                                seed_in = gr.Number(value=seed, label="Seed", precision=0, minimum=0, maximum=2**32 - 1)
+                                with gr.Row():
+                                    random_btn = gr.Button("Random seed", size="sm")
+                                    sample_btn = gr.Button("Sample", variant="primary", size="sm", elem_id="sample-btn")
+                                trunc_in = gr.Slider(0.0, 1.0, value=truncation, step=0.05, label="Truncation")
+                            with gr.Tab("Upload a photo"):
+                                photo_in = gr.File(label="Photo (any size or mode; centre-cropped to a square)",
+                                                   file_types=["image"], type="filepath", height=120)
+                                embed_steps = gr.Slider(10, 1000, value=200, step=10, label="Embedding steps")
+                                embed_btn = gr.Button("Embed", variant="primary")
+                                target_img = gr.Image(label="Photo as the model sees it", type="pil", format="png",
+                                                      interactive=False, height=160, elem_classes="editgan-pixelated")
+                        with gr.Accordion("Model", open=False):
+                            model_dd = gr.Dropdown(choices=choices, value=key, allow_custom_value=True,
+                                                   label="A shipped domain, a model folder or a Hub repo id")
+                            load_btn = gr.Button("Load model", size="sm")
+                            model_md = gr.Markdown(model_markdown(initial))
+                    with gr.Column(scale=2, min_width=420):
+                        editor = gr.ImageEditor(
+                            value=editor_value(initial, opacity0, image=init_image, labels=init_labels),
+                            label="Paint the part map (brush colours = the model's parts)", type="numpy", image_mode="RGBA",
+                            format="png", sources=[], transforms=[], layers=gr.LayerOptions(allow_additional_layers=False),
+                            brush=gr.Brush(colors=L.brush_colors(init_model.palette) or ["#808080"],
+                                           default_color=(L.brush_colors(init_model.palette) or ["#808080"])[-1],
+                                           color_mode="fixed", default_size=2 * L.display_scale(init_model.G.resolution)),
+                            eraser=gr.Eraser(), interactive=init_model.segmenter is not None, canvas_size=(512, 512),
+                            height=600, elem_id="editor", buttons=[],
+                        )
+                    with gr.Column(scale=1, min_width=240):
+                        legend = gr.HTML(L.legend_html(init_model.class_names, init_model.palette), elem_id="legend")
+                        opacity = gr.Slider(0.0, 1.0, value=opacity0, step=0.05, label="Part map opacity")
+                        edit_steps = gr.Slider(10, L.MAX_EDIT_STEPS, value=100, step=10, label="Edit steps (early stop)")
+                        with gr.Row():
+                            edit_btn = gr.Button("Edit", variant="primary", elem_id="edit-btn")
+                            undo_btn = gr.Button("Undo", elem_id="undo-btn")
+                        with gr.Accordion("Edit with a part-map file", open=False):
+                            parts_file = gr.File(label="Part map PNG in the class colours", file_types=["image"],
+                                                 type="filepath", height=100)
+                            edit_parts_btn = gr.Button("Edit with this part map", size="sm")
+                with gr.Row(equal_height=True):
+                    img_args = dict(type="pil", format="png", interactive=False, height=300,
+                                    elem_classes="editgan-pixelated", buttons=["download", "fullscreen"])
+                    before_img = gr.Image(value=_pil(init_image), label="Before", elem_id="before", **img_args)
+                    after_img = gr.Image(value=_pil(init_image), label="After (current image)", elem_id="after", **img_args)
+                    parts_img = gr.Image(value=L.parts_picture(init_labels, init_model.palette, init_model.G.resolution),
+                                         label="Part map", elem_id="parts", **img_args)
+                info_md = gr.Markdown(L.info_markdown(initial), elem_id="info")
+                with gr.Accordion("Edit vectors: strength sliders", open=True):
+                    sliders = []
                     with gr.Row():
-                        push_cb = gr.Checkbox(label="Also push to the Hub", value=False)
-                        private_cb = gr.Checkbox(label="Private repo", value=False)
-                    push_repo = gr.Textbox(label="Hub repo id", placeholder="user/editgan-vectors")
-                    push_token = gr.Textbox(label="Hub token (write access; not stored)", type="password")
-                    save_btn = gr.Button("Save vector")
-                with gr.Column():
-                    gr.Markdown("**Vectors from the Hub or a file**")
-                    hub_repo = gr.Textbox(label="Hub repo id", placeholder="user/editgan-vectors")
-                    list_btn = gr.Button("List")
-                    hub_dd = gr.Dropdown(choices=[], label="Vector", allow_custom_value=True)
-                    pull_btn = gr.Button("Pull")
-                    hub_json = gr.JSON(label="Vectors in the repo", value=[])
-                    vec_file = gr.File(label="Or load a vector file (.safetensors)", file_types=[".safetensors"],
-                                       type="filepath", height=100)
-            vec_md = gr.Markdown("")
+                        for spec in L.slot_specs(initial, SLOTS):
+                            sliders.append(gr.Slider(*L.STRENGTH_RANGE, value=spec["value"], step=0.1, label=spec["label"],
+                                                     info=spec["info"], visible=spec["visible"], min_width=220,
+                                                     elem_classes="editgan-vector-slider"))
+                    with gr.Row(equal_height=True):
+                        refine_steps = gr.Slider(10, 30, value=20, step=1, label="Refine steps")
+                        refine_btn = gr.Button("Refine (bakes the vectors into the image)")
+                        refresh_btn = gr.Button("Reload vectors")
+                    vectors_json = gr.JSON(value=L.vector_table(initial), label="Vectors", visible=False)
+                    vectors_btn = gr.Button("List vectors", visible=False)
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=200):
+                        export_btn = gr.Button("Export PNG (with editgan metadata)", elem_id="export-btn")
+                    export_file = gr.File(label="Edited image", interactive=False, height=80, scale=2)
+                with gr.Accordion("Save and share edit vectors", open=False):
+                    with gr.Row():
+                        with gr.Column():
+                            gr.Markdown("**Save the last edit as a vector**")
+                            vec_name = gr.Textbox(label="Name", placeholder="smile")
+                            vec_desc = gr.Textbox(label="Description", placeholder="what the edit does")
+                            with gr.Row():
+                                push_cb = gr.Checkbox(label="Also push to the Hub", value=False)
+                                private_cb = gr.Checkbox(label="Private repo", value=False)
+                            push_repo = gr.Textbox(label="Hub repo id", placeholder="user/editgan-vectors")
+                            push_token = gr.Textbox(label="Hub token (write access; not stored)", type="password")
+                            save_btn = gr.Button("Save vector")
+                        with gr.Column():
+                            gr.Markdown("**Vectors from the Hub or a file**")
+                            hub_repo = gr.Textbox(label="Hub repo id", placeholder="user/editgan-vectors")
+                            list_btn = gr.Button("List")
+                            hub_dd = gr.Dropdown(choices=[], label="Vector", allow_custom_value=True)
+                            pull_btn = gr.Button("Pull")
+                            hub_json = gr.JSON(label="Vectors in the repo", value=[])
+                            vec_file = gr.File(label="Or load a vector file (.safetensors)", file_types=[".safetensors"],
+                                               type="filepath", height=100)
+                    vec_md = gr.Markdown("")
+
+            with gr.Tab("Label & train a branch", id="label", elem_id="label-tab"):
+                label_ui = label_tab_layout(initial)
 
         view_out = [st, before_img, after_img, parts_img, editor, info_md]
         light = dict(concurrency_limit=None, concurrency_id="light")
@@ -503,6 +678,14 @@ def build_demo(model: str | EditModel | None = None, vectors_dir: str | Path | N
 
         pull_btn.click(pull_vector, [st, hub_repo, hub_dd], [st, vec_md], api_name="pull_vector", concurrency_limit=4,
                        concurrency_id="hub").then(refresh_slots, [st], slot_out, **private)
+
+        # --- labelling: a saved model opens in the Edit tab ---
+        saved, folder_box = label_tab_events(label_ui, st, heavy, light)
+        saved.then(lambda folder: gr.update(value=folder, choices=list(dict.fromkeys(choices + [folder]))),
+                   [folder_box], [model_dd], **private).then(
+            load_model, [st, model_dd, seed_in, trunc_in, opacity], [*view_out, legend, model_md],
+            **dict(heavy, api_visibility="private")).then(
+            refresh_slots, [st], slot_out, **private)
 
         # --- export ---
         @safe

@@ -28,7 +28,7 @@ class LabelsError(ValueError):
 
 def snap_to_palette(rgb: np.ndarray, palette: torch.Tensor) -> torch.Tensor:
     """(H, W, 3) uint8 colours -> (H, W) int64 index of the nearest palette colour."""
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).float().reshape(-1, 1, 3)
+    pixels = torch.from_numpy(np.array(rgb[..., :3], dtype=np.float32)).reshape(-1, 1, 3)
     d = (pixels - palette.float()[None]).pow(2).sum(-1)
     return d.argmin(1).reshape(rgb.shape[:2])
 

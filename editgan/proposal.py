@@ -40,22 +40,41 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 30, seed: int = 0) -> tuple[tor
     return centres, torch.cdist(x, centres).argmin(1)
 
 
-@torch.no_grad()
-def propose(G, w_plus: torch.Tensor, k: int = 8, max_pixels: int = 20_000, seed: int = 0) -> torch.Tensor:
-    """Cluster maps (N, R, R) with k clusters shared across the N samples of w_plus (N, num_ws, w_dim).
+def proposal_features(G, w_plus: torch.Tensor) -> torch.Tensor:
+    """Per-pixel features (N, R*R, C) that the clusters are made of.
 
-    Uses the middle layers (the first ones are too coarse, the last ones texture), fits on
-    at most `max_pixels` sampled pixels, then assigns every pixel.
+    Uses the second half of the layers: the first ones are too coarse for small parts (on the
+    faces model this made the proposal's mIoU 0.16 instead of 0.20 at k=16, scored against
+    the renderer's labels).
     """
     w_plus = w_plus.reshape(-1, G.num_ws, G.w_dim)
     _, features = G.synthesis(w_plus, return_features=True)
     n_layers = len(features)
-    x = pixel_features(features, G.resolution, slice(n_layers // 4, n_layers - 1))
+    return pixel_features(features, G.resolution, slice(n_layers // 2, None))
+
+
+@torch.no_grad()
+def fit_clusters(G, w_plus: torch.Tensor, k: int = 8, max_pixels: int = 20_000, seed: int = 0) -> torch.Tensor:
+    """k cluster centres (k, C) fitted on at most `max_pixels` pixels of the N samples of w_plus."""
+    x = proposal_features(G, w_plus)
     flat = x.reshape(-1, x.shape[-1])
     g = torch.Generator().manual_seed(seed)
-    sample = flat[torch.randperm(len(flat), generator=g)[:max_pixels]]
-    centres, _ = kmeans(sample, k, seed=seed)
-    return torch.cdist(flat, centres).argmin(1).reshape(len(w_plus), G.resolution, G.resolution)
+    centres, _ = kmeans(flat[torch.randperm(len(flat), generator=g)[:max_pixels]], k, seed=seed)
+    return centres
+
+
+@torch.no_grad()
+def cluster_maps(G, w_plus: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Every pixel of each sample of w_plus to its nearest centre: (N, R, R) cluster maps."""
+    x = proposal_features(G, w_plus)
+    if x.shape[-1] != centres.shape[-1]:
+        raise ValueError(f"the cluster centres have {centres.shape[-1]} features, this generator gives {x.shape[-1]}")
+    return torch.cdist(x, centres[None].to(x)).argmin(-1).reshape(len(x), G.resolution, G.resolution)
+
+
+def propose(G, w_plus: torch.Tensor, k: int = 8, max_pixels: int = 20_000, seed: int = 0) -> torch.Tensor:
+    """Cluster maps (N, R, R) with k clusters shared across the N samples of w_plus (N, num_ws, w_dim)."""
+    return cluster_maps(G, w_plus, fit_clusters(G, w_plus, k, max_pixels, seed))
 
 
 def assign_clusters(clusters: torch.Tensor, mapping: dict[int, int], unassigned: int = 0) -> torch.Tensor:
