@@ -51,14 +51,11 @@ def run(quick: bool) -> dict:
 
 def result(m: dict) -> dict:
     """measure()'s output as a bench result (table + summary)."""
-    return {
-        "title": "Machine ceiling: float32 GFLOP/s",
-        "columns": ["kernel", "threads", f"GFLOP/s (best of {m['repeats']})"],
-        "rows": m["rows"],
-        "summary": {k: m[k] for k in ("matmul_gflops", "conv_gflops", "ceiling_gflops")},
-        "notes": [f"ceiling = {m['ceiling_gflops']:.1f} GFLOP/s (the larger of matmul {m['matmul_gflops']:.1f} "
-                  f"and conv {m['conv_gflops']:.1f})"],
-    }
+    return common.result(
+        "Machine ceiling: float32 GFLOP/s", ["kernel", "threads", f"GFLOP/s (best of {m['repeats']})"], m["rows"],
+        {k: m[k] for k in ("matmul_gflops", "conv_gflops", "ceiling_gflops")},
+        [f"ceiling = {m['ceiling_gflops']:.1f} GFLOP/s (the larger of matmul {m['matmul_gflops']:.1f} and conv {m['conv_gflops']:.1f})"],
+    )
 
 
 def main(argv=None):

@@ -144,6 +144,16 @@ def random_w_plus(G, n: int, seed: int = 0) -> torch.Tensor:
 
 
 # ----- output -----------------------------------------------------------------------------------
+def result(title: str, columns: list, rows: list, summary: dict, notes=()) -> dict:
+    """A bench's result: one table (title, columns, rows), its summary numbers and notes."""
+    return {"title": title, "columns": columns, "rows": rows, "summary": summary, "notes": list(notes)}
+
+
+def skipped(title: str, why: str) -> dict:
+    """The result of a bench that cannot run here (a missing model)."""
+    return result(title, ["note"], [[why]], {})
+
+
 def machine() -> dict:
     model = ""
     try:

@@ -168,13 +168,8 @@ def run(quick: bool) -> dict:
     ]
     if not ours["hwm_reset"]:
         notes.append("/proc/self/clear_refs not writable: peaks include the process's earlier peak")
-    return {
-        "title": "Memory: app process and segmentation branch",
-        "columns": ["what", "stage / way", "MB", "seconds"],
-        "rows": rows,
-        "summary": summary,
-        "notes": notes,
-    }
+    return common.result("Memory: app process and segmentation branch", ["what", "stage / way", "MB", "seconds"],
+                         rows, summary, notes)
 
 
 def main(argv=None):

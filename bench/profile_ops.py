@@ -95,13 +95,8 @@ def run(quick: bool) -> dict:
             rows.append([name, kind, ms, ms / total])
         summary[f"profile_conv_share_{key}"] = by_kind.get("convolution", 0.0) / total
         notes.append(f"{name}: top ops " + ", ".join(f"{k} {ms:.1f} ms" for k, ms in top))
-    return {
-        "title": "Profile: self CPU time by kind of op (torch.profiler)",
-        "columns": ["case", "kind of op", "ms per call", "share"],
-        "rows": rows,
-        "summary": summary,
-        "notes": notes,
-    }
+    return common.result("Profile: self CPU time by kind of op (torch.profiler)", ["case", "kind of op", "ms per call", "share"],
+                         rows, summary, notes)
 
 
 def main(argv=None):

@@ -71,14 +71,11 @@ def run(quick: bool) -> dict:
         ["  of which: render one batch (alone)", cfg.batch, cfg.batch / parts["render_ms"] * 1e3, parts["render_ms"]],
         ["  of which: generator step (alone)", cfg.batch, cfg.batch / parts["step_ms"] * 1e3, parts["step_ms"]],
     ]
-    return {
-        "title": "Training throughput (faces default-model recipe)",
-        "columns": ["what", "batch", "images/s", "ms per batch"],
-        "rows": rows,
-        "summary": {"train_images_per_s": ips, "train_render_share": parts["render_ms"] / (parts["render_ms"] + parts["step_ms"])},
-        "notes": [f"{steps} steps, logged every {every}; {wall:.1f} s wall in all (with start-up and the final checkpoint "
-                  f"and grid); bf16 autocast={cfg.bf16}, supersample={cfg.supersample}, channels {list(cfg.channels)}"],
-    }
+    summary = {"train_images_per_s": ips, "train_render_share": parts["render_ms"] / (parts["render_ms"] + parts["step_ms"])}
+    notes = [f"{steps} steps, logged every {every}; {wall:.1f} s wall in all (with start-up and the final checkpoint "
+             f"and grid); bf16 autocast={cfg.bf16}, supersample={cfg.supersample}, channels {list(cfg.channels)}"]
+    return common.result("Training throughput (faces default-model recipe)", ["what", "batch", "images/s", "ms per batch"],
+                         rows, summary, notes)
 
 
 def main(argv=None):

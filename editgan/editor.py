@@ -112,6 +112,19 @@ def region_accuracy(logits: torch.Tensor, target: torch.Tensor, region: torch.Te
     return float((logits.argmax(1)[0] == target)[region].float().mean())
 
 
+def pixel_accuracy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Share of the pixels in mask (P,) whose logits (P, K) pick their target label (P,)."""
+    return float((logits.argmax(-1) == target)[mask].float().mean())
+
+
+def region_logits(segmenter, features: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
+    """The segmentation branch's mean logits (P, K) at pixel coords (P, 2), (row, col), of one image.
+
+    Only the pixels the loss reads: equal to `segmenter(features)[0, :, rows, cols].T`.
+    """
+    return segmenter.logits_at(features, coords[None])[0]
+
+
 def psnr_outside(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> float:
     """PSNR (dB, 0-1 scale) between images in [-1, 1] over the pixels outside `region`."""
     keep = ~region
@@ -140,20 +153,23 @@ def optimise_delta(
     delta.requires_grad_(True)
     opt = torch.optim.Adam([delta], lr=config.lr)
     outside = ~region
-    weights = None
+    # the loss reads the branch at the region's pixels (and the changed ones) only
+    needed = region | changed
+    coords = needed.nonzero()  # (P, 2), row-major: the order of boolean indexing
+    target_p, region_p, changed_p = target[needed], region[needed], changed[needed]
+    any_changed = bool(changed.any())
     history, reached, step = [], False, 0
-    target_b = target[None]
     for step in range(1, config.steps + 1):
         image, features = G.synthesis(w_plus + delta, return_features=True)
-        logits = segmenter(features)
-        ce = F.cross_entropy(logits, target_b, reduction="none")[0]
-        inside_loss = 0.5 * ce[region].mean() + 0.5 * (ce[changed].mean() if changed.any() else 0.0)
+        logits = region_logits(segmenter, features, coords)
+        ce = F.cross_entropy(logits, target_p, reduction="none")
+        inside_loss = 0.5 * ce[region_p].mean() + 0.5 * (ce[changed_p].mean() if any_changed else 0.0)
         outside_loss = masked_l1(image, original, outside)
         loss = config.inside_weight * inside_loss + config.outside_weight * outside_loss
         if config.delta_weight:
             loss = loss + config.delta_weight * delta.pow(2).mean()
-        acc = region_accuracy(logits.detach(), target, region)
-        acc_changed = region_accuracy(logits.detach(), target, changed) if changed.any() else acc
+        acc = pixel_accuracy(logits.detach(), target_p, region_p)
+        acc_changed = pixel_accuracy(logits.detach(), target_p, changed_p) if any_changed else acc
         record = {"step": step, "loss": float(loss.detach()), "inside": float(inside_loss.detach()),
                   "outside": float(outside_loss.detach()), "accuracy": acc, "accuracy_changed": acc_changed}
         history.append(record)
@@ -163,7 +179,7 @@ def optimise_delta(
             reached = True
             break
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=[delta])  # no gradients into the models' weights
         opt.step()
     delta = delta.detach()
     with torch.no_grad():

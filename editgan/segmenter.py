@@ -75,6 +75,15 @@ def sample_at(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[..., 0].transpose(1, 2)
 
 
+def project(feature: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A feature map (N, C, h, w) through a linear map weight (O, C), per pixel -> (N, O, h, w), channels_last."""
+    n, _, h, w = feature.shape
+    p = feature.flatten(2).transpose(1, 2) @ weight.t()  # (N, h*w, O): a matmul, not a 1x1 conv
+    # a channels_last view: bilinear upsampling takes its fast path and a per-pixel
+    # reshape is a view, not a copy (3-5x faster, same numbers)
+    return p.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
 def upsample(x: torch.Tensor, resolution: int) -> torch.Tensor:
     if x.shape[-1] == resolution:
         return x
@@ -94,30 +103,49 @@ class PixelMLP(nn.Module):
 
     def project(self, features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Each feature map (N, C_i, h, w) -> its share of the first layer (N, h1, h, w)."""
-        weights = self.first.weight.split(self.split, dim=1)
-        out = []
-        for f, w in zip(features, weights):
-            n, _, h, wd = f.shape
-            p = f.flatten(2).transpose(1, 2) @ w.t()  # (N, h*w, h1): a matmul, not a 1x1 conv
-            # a channels_last view: bilinear upsampling takes its fast path and the
-            # per-pixel reshape below is a view, not a copy (3-5x faster, same numbers)
-            out.append(p.reshape(n, h, wd, -1).permute(0, 3, 1, 2))
-        return out
+        return [project(f, w) for f, w in zip(features, self.first.weight.split(self.split, dim=1))]
+
+    def hidden(self, features: Sequence[torch.Tensor], resolution: int) -> torch.Tensor:
+        """The first layer's output at every pixel (N, h1, R, R), channels_last.
+
+        One map is projected and upsampled at a time. Without autograd they are added in
+        place: the peak holds the sum and one upsampled projection. With autograd, out of
+        place (in-place adds would make the backward copy every slice of the gradient).
+        Same additions in the same order either way.
+        """
+        maps = list(zip(features, self.first.weight.split(self.split, dim=1)))
+        bias = self.first.bias[:, None, None]
+        if torch.is_grad_enabled():
+            return sum(upsample(project(f, w), resolution) for f, w in maps) + bias
+        n, h1 = features[0].shape[0], self.first.out_features
+        h = torch.zeros(n, resolution, resolution, h1, dtype=self.first.weight.dtype, device=features[0].device)
+        h = h.permute(0, 3, 1, 2)
+        for f, w in maps:
+            h += upsample(project(f, w), resolution)  # the upsampled projection is freed at once
+        return h.add_(bias)
+
+    def rest_by_rows(self, hidden: torch.Tensor, rows: int = 32) -> torch.Tensor:
+        """The layers after the first on a hidden map (N, h1, R, R) -> logits (N, R, R, K), `rows` image rows at a time.
+
+        Each pixel's logits depend on its hidden vector alone (batch norm in eval mode),
+        so the chunks give the same numbers while holding a chunk's activations, not the map's.
+        In training mode batch norm reads the whole batch: one chunk.
+        """
+        n, c, r, _ = hidden.shape
+        rows = n * r if self.training else rows
+        flat = hidden.permute(0, 2, 3, 1).reshape(n * r, r * c)  # a view: channels_last
+        out = [self.rest(part.reshape(-1, c)) for part in flat.split(rows, dim=0)]
+        return torch.cat(out).reshape(n, r, r, -1)
 
     def logits_at(self, features: Sequence[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
-        """Logits (N, P, K) at the pixels of `grid` (N, P, 1, 2)."""
+        """Logits (N, P, K) at the pixels of `grid` (N, P, 1, 2), from the sampled feature maps (training)."""
         h = self.first(torch.cat([sample_at(f, grid) for f in features], -1))
         n, p, c = h.shape
         return self.rest(h.reshape(n * p, c)).reshape(n, p, -1)
 
     def logits(self, features: Sequence[torch.Tensor], resolution: int) -> torch.Tensor:
         """Logits (N, K, R, R) of every pixel, holding one member's hidden map at a time."""
-        h = sum(upsample(p, resolution) for p in self.project(features)) + self.first.bias[:, None, None]
-        n, c, r, _ = h.shape
-        flat = h.permute(0, 2, 3, 1).reshape(-1, c)
-        del h
-        out = self.rest(flat)
-        return out.reshape(n, r, r, -1).permute(0, 3, 1, 2)
+        return self.rest_by_rows(self.hidden(features, resolution)).permute(0, 3, 1, 2)
 
 
 class Segmenter(nn.Module):
@@ -145,13 +173,48 @@ class Segmenter(nn.Module):
             )
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Mean logits of the ensemble (N, K, R, R)."""
+        """Mean logits of the ensemble (N, K, R, R), one member's hidden map at a time."""
         self.check_features(features)
         total = None
         for m in self.members:
             out = m.logits(features, self.config.resolution)
             total = out if total is None else total + out
         return total / len(self.members)
+
+    def logits_at(self, features: Sequence[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
+        """Mean logits (N, P, K) of the ensemble at integer pixel coords (N, P, 2) as (row, col).
+
+        Equal to `self(features)` read at those pixels, at the cost of P pixels of the MLPs
+        (and of the projections of maps with fewer than P pixels) instead of every pixel.
+        """
+        self.check_features(features)
+        hidden = self.first_layers_at(features, pixel_grid(coords, self.config.resolution))
+        n, p, _ = hidden.shape
+        h1 = self.config.hidden[0]
+        total = None
+        for m, h in zip(self.members, hidden.split(h1, dim=-1)):
+            out = m.rest(h.reshape(n * p, h1))
+            total = out if total is None else total + out
+        return (total / len(self.members)).reshape(n, p, -1)
+
+    def first_layers_at(self, features: Sequence[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
+        """Every member's first layer (N, P, members * h1) at the pixels of `grid` (N, P, 1, 2).
+
+        Projection and bilinear sampling are both linear, so each map takes the cheaper
+        order: projected at its own resolution then sampled when it has no more pixels
+        than P, else sampled then projected. The members' first layers run as one matmul.
+        """
+        weight = torch.cat([m.first.weight for m in self.members])  # (members * h1, C)
+        bias = torch.cat([m.first.bias for m in self.members])
+        points = grid.shape[1]
+        h = None
+        for f, w in zip(features, weight.split(list(self.config.feature_channels), dim=1)):
+            if f.shape[-2] * f.shape[-1] <= points:
+                part = sample_at(project(f, w), grid)
+            else:
+                part = sample_at(f, grid) @ w.t()
+            h = part if h is None else h + part
+        return h + bias
 
     @torch.no_grad()
     def predict(self, features: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -4,10 +4,20 @@ import pytest
 import torch
 
 from conftest import band_labels, band_values
+from editgan import editor
 from editgan.editor import EditConfig, EditError, edit, edit_region, psnr_outside, refine
 from editgan.segmenter import generator_features
 
 SQUARE = (slice(8, 20), slice(8, 20))
+
+
+def square_edit(model, seed: int, label: int | None = None):
+    """W+ of a seed and its part map with SQUARE painted `label` (default: each pixel's next class)."""
+    w = model.w_from_seed(seed)
+    _, labels = model.render(w)
+    target = labels.clone()
+    target[SQUARE] = (labels[SQUARE] + 1) % 3 if label is None else label
+    return w, target
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +59,7 @@ def test_edit_keeps_the_image_outside_and_changes_it_inside(edited):
 
 def test_edit_is_deterministic(tiny):
     model, _ = tiny
-    w = model.w_from_seed(5)
-    _, labels = model.render(w)
-    target = labels.clone()
-    target[SQUARE] = 0
+    w, target = square_edit(model, 5, label=0)
     a = edit(model.G, model.segmenter, w, target, EditConfig(steps=5))
     b = edit(model.G, model.segmenter, w, target, EditConfig(steps=5))
     assert torch.equal(a.delta, b.delta)
@@ -113,3 +120,33 @@ def test_refinement_does_not_make_the_outside_worse(edited, tiny):
     free_image, _ = model.render(w + result.delta)
     refined = refine(model.G, model.segmenter, w, result.delta, ["high"], steps=15)
     assert psnr_outside(refined.image, image, refined.region) >= psnr_outside(free_image, image, refined.region) - 0.1
+
+
+def full_resolution_logits(segmenter, features, coords):
+    """The editor's old way: every pixel's logits, read at the pixels the loss needs."""
+    return segmenter(features)[0, :, coords[:, 0], coords[:, 1]].T
+
+
+def test_logits_at_the_region_give_the_full_resolution_edit(tiny, monkeypatch):
+    model, _ = tiny
+    w, target = square_edit(model, 5)
+    config = EditConfig(steps=6, min_steps=6, stop_accuracy=2.0, max_part_share=0.3)
+    fast = edit(model.G, model.segmenter, w, target, config)
+    monkeypatch.setattr(editor, "region_logits", full_resolution_logits)
+    slow = edit(model.G, model.segmenter, w, target, config)
+    assert 0 < fast.region.sum() < fast.region.numel()
+    for a, b in zip(fast.history, slow.history):
+        assert abs(a["loss"] - b["loss"]) < 1e-5 and abs(a["inside"] - b["inside"]) < 1e-5
+        assert a["accuracy"] == b["accuracy"] and a["accuracy_changed"] == b["accuracy_changed"]
+    assert torch.allclose(fast.delta, slow.delta, atol=1e-5)
+    assert torch.equal(fast.labels, slow.labels)
+
+
+def test_an_edit_puts_no_gradients_into_the_models(tiny):
+    model, _ = tiny
+    w, target = square_edit(model, 5, label=0)
+    weights = [*model.G.parameters(), *model.segmenter.parameters()]
+    for p in weights:
+        p.grad = None  # training left the branch's last gradients
+    edit(model.G, model.segmenter, w, target, EditConfig(steps=3))
+    assert all(p.grad is None for p in weights)

@@ -46,3 +46,23 @@ def test_wrong_features_are_refused():
 
     with pytest.raises(SegmenterError, match="another generator"):
         seg(feats[:-1])
+
+
+def test_ensemble_logits_at_pixels_equal_the_full_forward():
+    """The editor's way (each map projected or sampled first, whichever is cheaper) equals the full logits read at the pixels."""
+    seg, feats = make()
+    full = seg(feats)  # (N, K, R, R)
+    for points in (10, 100, 600):  # fewer, more pixels than the 8- and 16-px maps hold
+        coords = torch.randint(0, 32, (2, points, 2))
+        sampled = seg.logits_at(feats, coords)  # (N, P, K)
+        expected = torch.stack([full[i, :, coords[i, :, 0], coords[i, :, 1]].T for i in range(2)])
+        assert torch.allclose(sampled, expected, atol=1e-5)
+
+
+def test_rows_at_a_time_give_the_same_logits():
+    seg, feats = make()
+    member = seg.members[0]
+    hidden = member.hidden(feats, 32)
+    whole = member.rest(hidden.permute(0, 2, 3, 1).reshape(-1, hidden.shape[1])).reshape(2, 32, 32, -1)
+    for rows in (1, 5, 32, 64):
+        assert torch.allclose(member.rest_by_rows(hidden, rows), whole, atol=1e-6)
