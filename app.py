@@ -197,9 +197,12 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | None
 # ----- the "Label & train" tab -------------------------------------------------------------------------
 LABEL_OPACITY = 0.55
 LABEL_INTRO = """**Bring your own StyleGAN2**: load its checkpoint in the Edit tab (Model), then label a few samples here.
-1. Name the project and its classes, press **Open / start**. 2. Give each numbered cluster a class (right); the
-canvas shows the proposal. 3. Paint what is still wrong, press **Save label & next** (saved to disk at once).
-4. After a few labels, **Train**: new samples then start from the branch's prediction. 5. **Save model** and edit with it."""
+
+1. Name the project and its classes, press **Open / start project**.
+2. Give each numbered cluster a class (right): the canvas shows the proposal.
+3. Paint what is still wrong, press **Save label & next** (saved to disk at once; reopen the project any time).
+4. After a few labels, **Train the branch**: new samples then start from its prediction; check the previews.
+5. **Save model & edit with it**, and push it to the Hub if you like."""
 
 
 def label_tab_layout(initial: L.Session) -> dict:
@@ -235,12 +238,12 @@ def label_tab_layout(initial: L.Session) -> dict:
             ui["dropdowns"] = [gr.Dropdown(choices=[], label=f"cluster {i}", visible=False, min_width=100,
                                            elem_id=f"label-cluster-{i}") for i in range(AL.MAX_CLUSTERS)]
     with gr.Row(equal_height=True):
-        ui["steps"] = gr.Slider(50, 2000, value=500, step=50, label="Training steps")
-        ui["members"] = gr.Slider(1, 10, value=10, step=1, label="Ensemble members")
+        ui["steps"] = gr.Slider(50, 2000, value=500, step=50, label="Training steps", elem_id="label-steps")
+        ui["members"] = gr.Slider(1, 10, value=10, step=1, label="Ensemble members", elem_id="label-members")
         ui["train"] = gr.Button("Train the branch", variant="primary", elem_id="label-train")
         ui["from_branch"] = gr.Checkbox(value=True, label="Propose from the trained branch")
     ui["previews"] = gr.Gallery(label="New samples and the branch's part maps", columns=4, height=300,
-                                elem_id="label-previews")
+                                object_fit="contain", elem_id="label-previews")
     with gr.Row(equal_height=True):
         ui["more"] = gr.Button("More previews")
         ui["save_model"] = gr.Button("Save model & edit with it", variant="primary", elem_id="label-save-model")
@@ -598,14 +601,15 @@ def build_demo(model: str | EditModel | None = None, vectors_dir: str | Path | N
               api_name="apply_vectors", trigger_mode="always_last", show_progress="hidden", **light)
 
         @safe
-        def after_sliders(session, opacity_v):
-            """When a slider is let go: the part map and the paint canvas follow the image."""
+        def after_sliders(session, opacity_v, editor_v):
+            """When a slider is let go: the part map and the paint canvas follow the image (strokes kept)."""
             m = L.model_of(session)
             image, labels = L.render(session)
+            layers = (editor_v or {}).get("layers") or []
             return (L.parts_picture(labels, m.palette, m.G.resolution),
-                    editor_value(session, opacity_v, image=image, labels=labels))
+                    editor_value(session, opacity_v, layers=layers, image=image, labels=labels))
 
-        gr.on([s.release for s in sliders], after_sliders, [st, opacity], [parts_img, editor],
+        gr.on([s.release for s in sliders], after_sliders, [st, opacity, editor], [parts_img, editor],
               trigger_mode="always_last", show_progress="hidden", **private)
 
         @GPU(duration=60)

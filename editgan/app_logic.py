@@ -81,6 +81,7 @@ def get_model(source: str) -> EditModel:
     with _MODELS_LOCK:
         if source in _MODELS:
             return _MODELS[source]
+    check_source_allowed(source)
     with user_errors(f"cannot load the model {source!r}"):
         model = load_model(source)
     device = "cuda" if torch.cuda.is_available() and os.environ.get("EDITGAN_DEVICE", "auto") != "cpu" else "cpu"
@@ -92,6 +93,27 @@ def get_model(source: str) -> EditModel:
             _MODELS.pop(next(iter(_MODELS)))
         _MODELS[source] = model
     return model
+
+
+def is_public() -> bool:
+    """A public demo (a Hugging Face Space sets SPACE_ID; EDITGAN_PUBLIC=1 forces it, =0 turns it off)."""
+    flag = os.environ.get("EDITGAN_PUBLIC")
+    return flag == "1" if flag in ("0", "1") else bool(os.environ.get("SPACE_ID"))
+
+
+def check_source_allowed(source: str) -> None:
+    """On a public demo, models come only from the shipped ones, Hub repo ids and the labelling tab's folders."""
+    if not is_public() or source in shipped_domains():
+        return
+    path = Path(source)
+    labels = Path(os.environ.get("EDITGAN_LABELS_DIR", "labels")).resolve()
+    if path.exists():
+        if path.resolve().is_relative_to(labels):
+            return
+    elif re.match(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$", source) and ".." not in source:
+        return
+    raise AppError("this public demo loads only its shipped models (" + ", ".join(shipped_domains()) +
+                   "), Hub repo ids (user/name) and models saved by its labelling tab")
 
 
 def vectors_dir(key: str) -> Path:

@@ -30,7 +30,8 @@ import torch
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file, save_file
 
-from .labels import LabelsError, labels_from_png, labels_to_png, read_classes, read_labels_dir, write_classes, write_example
+from .labels import (LabelsError, labels_from_png, labels_to_png, read_classes, read_labels_dir, write_classes, write_example,
+                     write_text_atomic)
 from .proposal import assign_clusters, cluster_maps, fit_clusters
 from .segmenter import Segmenter, SegmenterTrainConfig, generator_features, mean_iou, train_segmenter
 
@@ -142,8 +143,8 @@ class Project:
         (self.folder / STATE_DIR).mkdir(parents=True, exist_ok=True)
         write_classes(self.folder, self.class_names, self.class_colors)
         state = {k: v for k, v in asdict(self).items() if k not in ("folder", "centres", "class_names", "class_colors")}
-        (self.folder / PROJECT_FILE).write_text(json.dumps(state, indent=2))
-        if self.centres is not None:
+        write_text_atomic(self.folder / PROJECT_FILE, json.dumps(state, indent=2))
+        if self.centres is not None and not (self.folder / CLUSTERS_FILE).is_file():  # fitted once, never changed
             save_file({"centres": self.centres.contiguous()}, str(self.folder / CLUSTERS_FILE))
 
 

@@ -12,6 +12,7 @@ resolution).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +82,17 @@ def read_classes(folder: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
     return names, colors
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader never sees it half written (a temp file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_classes(folder: Path, names, colors) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "classes.json").write_text(json.dumps([{"name": n, "color": list(c)} for n, c in zip(names, colors)], indent=2))
+    write_text_atomic(folder / "classes.json",
+                      json.dumps([{"name": n, "color": list(c)} for n, c in zip(names, colors)], indent=2))
 
 
 def write_example(folder: Path, name: str, w_plus: torch.Tensor, labels: torch.Tensor, palette: torch.Tensor) -> None:

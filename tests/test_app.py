@@ -477,3 +477,17 @@ def test_load_bench_quick():
     assert result["requests"] > 0 and result["errors"] == 0
     assert result["wrong_info"] == 0 and result["wrong_images"] == 0 and result["images_checked"] == result["requests"]
     assert result["latency_p50_ms"] > 0
+
+
+def test_a_public_demo_loads_no_local_paths(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDITGAN_PUBLIC", "1")
+    monkeypatch.setenv("EDITGAN_LABELS_DIR", str(tmp_path / "labels"))
+    for source in ["/etc", "../weights/faces", str(tmp_path), "weights/faces/model.safetensors"]:
+        with pytest.raises(L.AppError, match="public demo"):
+            L.get_model(source)
+    L.check_source_allowed("faces")
+    L.check_source_allowed("someone/editgan-cars")  # a Hub repo id is fine
+    (tmp_path / "labels" / "p" / "model").mkdir(parents=True)
+    L.check_source_allowed(str(tmp_path / "labels" / "p" / "model"))  # saved by the labelling tab
+    monkeypatch.setenv("EDITGAN_PUBLIC", "0")
+    L.check_source_allowed("/etc")  # locally, any folder or checkpoint

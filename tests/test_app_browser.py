@@ -100,13 +100,13 @@ def wait_new_image(page, selector: str, old_src: str, timeout: float = 60.0) -> 
     return read_image(page, selector)
 
 
-def image_box(page) -> tuple[float, float, float, float]:
-    """Screen box (x, y, w, h) of the part-map picture inside the paint canvas.
+def image_box(page, editor: str = "#editor") -> tuple[float, float, float, float]:
+    """Screen box (x, y, w, h) of the part-map picture inside the paint canvas `editor`.
 
     Found from a screenshot of the canvas: the picture is the block of pixels that differ
     from the canvas' own background (its corner pixel).
     """
-    canvas = page.locator("#editor .pixi-target canvas")
+    canvas = page.locator(f"{editor} .pixi-target canvas")
     box = canvas.bounding_box()
     shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
     fy, fx = shot.shape[0] / box["height"], shot.shape[1] / box["width"]
@@ -208,3 +208,96 @@ def test_paint_edit_and_slide(page, setup, tmp_path):
         page.screenshot(path=str(folder / "app.png"), full_page=True)
     if len(shots) > 1:
         (ROOT / "docs" / "app-painted.png").unlink(missing_ok=True)  # docs keeps one picture
+
+
+@pytest.fixture(scope="module")
+def labels_root(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("labels")
+    mp.setenv("EDITGAN_LABELS_DIR", str(root))
+    yield root
+    mp.undo()
+
+
+def draw(page, box, r: int, passes) -> None:
+    x, y, w, h = box
+    px = lambda col: x + (col + 0.5) * w / r  # noqa: E731
+    py = lambda row: y + (row + 0.5) * h / r  # noqa: E731
+    row, a, _ = passes[0]
+    page.mouse.move(px(a), py(row))
+    page.mouse.down()
+    for row, a, b in passes:
+        page.mouse.move(px(a), py(row), steps=1)
+        page.mouse.move(px(b), py(row), steps=3)
+    page.mouse.up()
+    time.sleep(0.3)
+
+
+def test_label_assign_a_cluster_paint_a_correction_and_train(page, setup, labels_root, tmp_path):
+    """The labelling tab: open a project, give cluster 0 a class, paint a correction, save, train."""
+    from editgan import labelling as lab
+
+    _, model, paint, _ = setup
+    shots = [tmp_path] + ([ROOT / "docs"] if os.environ.get("EDITGAN_SCREENSHOTS") == "1" else [])
+    G, r = model.G, model.G.resolution
+    page.get_by_role("tab", name="Label & train a branch").click()
+    page.fill("#label-name textarea, #label-name input", "browser")
+    page.click("#label-open")
+    page.wait_for_function("() => document.querySelector('#label-status').innerText.includes('0 / 16 labelled')",
+                           timeout=120_000)
+    folder = labels_root / "browser"
+
+    # cluster 0 -> the last class (chosen from the dropdown like a user)
+    last = model.class_names[-1]
+    page.click("#label-cluster-0 input")
+    page.get_by_role("option", name=last, exact=True).click()
+    deadline = time.time() + 30
+    while lab.load_project(folder).mapping[0] != len(model.class_names) - 1:
+        assert time.time() < deadline, "the cluster's class did not reach the project on disk"
+        time.sleep(0.2)
+    time.sleep(1.0)  # the canvas shows the new proposal
+    project = lab.load_project(folder)
+    clusters = lab.clusters_of(project, G, lab.w_from_seed(G, 0, project.truncation))
+    proposal = lab.propose_labels(project, clusters).numpy()
+
+    # a correction: the class `paint` over the area that has least of it
+    cls = model.class_names.index(paint)
+    passes, sure = stroke_plan(proposal, cls, None)
+    page.click("#label-editor button[aria-label='Color']")
+    rgb = "rgb({}, {}, {})".format(*model.palette[cls].tolist())
+    page.click(f"#label-editor .swatch button.color[style*='{rgb}']")
+    page.click("#label-editor button[aria-label='Brush']")
+    draw(page, image_box(page, "#label-editor"), r, passes)
+    for folder_ in shots:
+        page.screenshot(path=str(folder_ / "label-painted.png"), full_page=True)
+    page.click("#label-save")
+    page.wait_for_function("() => document.querySelector('#label-status').innerText.includes('1 / 16 labelled')",
+                           timeout=120_000)
+    from editgan.labels import read_labels_dir
+
+    saved = read_labels_dir(folder, G).labels[0].numpy()
+    assert (saved[sure] == cls).mean() > 0.9  # the correction is in the label
+    untouched = (~sure) & (clusters.numpy() == 0)
+    untouched[max(0, np.where(sure)[0].min() - 3): np.where(sure)[0].max() + 4] = False  # keep off the stroke's rows
+    if untouched.any():
+        assert (saved[untouched] == len(model.class_names) - 1).mean() > 0.9  # cluster 0 took its class
+
+    # one more label (the proposal as it is), then train a small branch
+    time.sleep(1.0)  # the canvas of the next sample settles
+    page.click("#label-save")
+    page.wait_for_function("() => document.querySelector('#label-status').innerText.includes('2 / 16 labelled')",
+                           timeout=120_000)
+    for sel, value in (("#label-steps", "50"), ("#label-members", "2")):
+        box = page.locator(f"{sel} input[type='number']")
+        box.fill(value)
+        box.press("Enter")
+    page.click("#label-train")
+    page.wait_for_function("() => document.querySelector('#label-status').innerText.includes('Branch')",
+                           timeout=300_000)
+    page.wait_for_function("() => document.querySelectorAll('#label-previews img').length >= 4", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('.progress-text, .eta-bar')", timeout=30_000)
+    time.sleep(1.0)
+    for folder_ in shots:
+        page.screenshot(path=str(folder_ / "label.png"), full_page=True)
+    if len(shots) > 1:
+        (ROOT / "docs" / "label-painted.png").unlink(missing_ok=True)
