@@ -304,13 +304,19 @@ class TrainReport:
     train_miou: float  # on the labels it was trained on: a sanity check, not a held-out score
 
 
+def few_shot_config(examples: int, steps: int = 500) -> SegmenterTrainConfig:
+    """The recipe for a branch from a few labels (app, CLI and the model cards' few-shot numbers):
+    about 2048 sampled pixels per step over all examples."""
+    return SegmenterTrainConfig(steps=int(steps), pixels_per_example=max(64, 2048 // max(1, examples)), lr=2e-3)
+
+
 def train_branch(project: Project, G, steps: int = 500, members: int = 10,
                  progress: Callable[[int, int, float], None] | None = None) -> tuple[Segmenter, TrainReport]:
     """Train the segmentation branch on every saved label of the project."""
     if len(project.labelled()) < 2:
         raise LabelsError(f"label at least 2 samples before training (this project has {len(project.labelled())})")
     data = read_labels_dir(project.folder, G)
-    config = SegmenterTrainConfig(steps=int(steps), pixels_per_example=max(64, 2048 // len(data.names)), lr=2e-3)
+    config = few_shot_config(len(data.names), steps)
     result = train_segmenter(G, data.w_plus, data.labels, data.class_names, data.class_colors, config,
                              num_members=int(members), progress=progress)
     with torch.no_grad():
