@@ -62,3 +62,20 @@ def tiny_G(seed: int = 0) -> Generator:
 @pytest.fixture(scope="module")
 def G() -> Generator:
     return tiny_G(0)
+
+
+@pytest.fixture
+def hub_server(tmp_path, monkeypatch):
+    """The local Hub-protocol server (tests/hub_server.py) as the app's default endpoint, a private cache."""
+    import huggingface_hub.constants as C
+    from hub_server import HubServer
+
+    monkeypatch.setattr(C, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(C, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(C, "HF_HUB_OFFLINE", False)
+    for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(k, raising=False)
+    with HubServer({"tok-alice": {"user": "alice"}}) as server:
+        monkeypatch.setattr(C, "ENDPOINT", server.url)  # what the app's Hub calls use: no endpoint argument
+        monkeypatch.setattr(C, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+        yield server

@@ -388,23 +388,6 @@ def test_refine_bakes_the_vectors_and_undo_restores_them(client, tiny_model, tmp
     assert "r" in [row["name"] for row in client.predict(api_name="/vectors")]
 
 
-@pytest.fixture
-def hub_server(tmp_path, monkeypatch):
-    """The local Hub-protocol server (tests/hub_server.py) as the app's default endpoint, a private cache."""
-    import huggingface_hub.constants as C
-    from hub_server import HubServer
-
-    monkeypatch.setattr(C, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(C, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setattr(C, "HF_HUB_OFFLINE", False)
-    for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(k, raising=False)
-    with HubServer({"tok-alice": {"user": "alice"}}) as server:
-        monkeypatch.setattr(C, "ENDPOINT", server.url)  # what the app's Hub calls use: no endpoint argument
-        monkeypatch.setattr(C, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
-        yield server
-
-
 def test_push_list_and_pull_through_the_hub(client, app_url, tiny_model, tmp_path, hub_server):
     _, parts_path, _, _ = sample(client)
     target, _ = paint_square(labels_of(parts_path), HIGH)

@@ -74,7 +74,7 @@ def status_of(view) -> str:
     return view[0]
 
 
-def test_label_train_save_and_edit(app_url, tiny, tmp_path):
+def test_label_train_save_push_and_edit(app_url, tiny, tmp_path, hub_server):
     model, thresholds = tiny
     G = model.G
     c = client_of(app_url, tmp_path)
@@ -164,8 +164,15 @@ def test_label_train_save_and_edit(app_url, tiny, tmp_path):
     assert "high" in info
     diff = np.abs(np.asarray(Image.open(after), np.float32) - np.asarray(Image.open(before), np.float32)).mean(-1)
     assert diff[sq].mean() > 3 * diff[far.numpy()].mean()  # the image changed where the part map was painted
-    with pytest.raises(Exception, match="save the model first|Hub repo"):
-        c.predict("bad id", "", False, api_name="/label_push")
+
+    # share it: push to the Hub (a loopback Hub-protocol server), load it back by repo id
+    with pytest.raises(Exception, match="save the model first"):
+        c.predict("alice/mine", "tok-alice", False, api_name="/label_push")  # the first session saved nothing
+    with pytest.raises(Exception, match="user/name"):
+        c2.predict("bad id", "tok-alice", False, api_name="/label_push")
+    assert "Pushed" in c2.predict("alice/tiny-branch", "tok-alice", False, api_name="/label_push")
+    hub = load_model("alice/tiny-branch")
+    assert hub.class_names == ["low", "mid", "high"] and hub.fingerprint == model.fingerprint
 
 
 def test_a_project_of_another_generator_is_refused(app_url, tmp_path):
