@@ -512,8 +512,13 @@ def build_demo(model: str | EditModel | None = None, vectors_dir: str | Path | N
             out[4] = editor_component(session, opacity_v)
             return (*out, L.legend_html(m.class_names, m.palette), model_markdown(session))
 
+        def label_defaults(session):
+            """The labelling tab starts from the newly loaded model: its name, its classes if it has a branch."""
+            return f"{L.get_model(session.model).name}-labels", AL.default_classes(session)
+
         load_btn.click(load_model, [st, model_dd, seed_in, trunc_in, opacity], [*view_out, legend, model_md],
-                       api_name="load_model", **heavy).then(refresh_slots, [st], slot_out, **private)
+                       api_name="load_model", **heavy).then(refresh_slots, [st], slot_out, **private).then(
+            safe(label_defaults), [st], [label_ui["name"], label_ui["classes"]], **private)
 
         # --- sampling ---
         @safe
