@@ -181,25 +181,80 @@ def cmd_train_default(a) -> None:
 
 def cmd_segmenter_train(a) -> None:
     from .checkpoints import load_generator
+    from .model import resolve
+    from .labelling import few_shot_config
     from .labels import read_labels_dir
-    from .segmenter import SegmenterTrainConfig, train_segmenter
+    from .segmenter import train_segmenter
 
-    G = load_generator(a.generator)
+    G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
     data = read_labels_dir(a.labels, G)
     bar, upd = _bar(a.steps, "training segmenter")
     res = train_segmenter(G, data.w_plus, data.labels, data.class_names, data.class_colors,
-                          SegmenterTrainConfig(steps=a.steps), num_members=a.members, progress=lambda s, t, l: upd(s, t, {"loss": l}))
+                          few_shot_config(len(data.labels), a.steps), num_members=a.members,
+                          progress=lambda s, t, l: upd(s, t, {"loss": l}))
     bar.close()
     res.segmenter.save_pretrained(a.out)
     print(f"trained on {len(data.labels)} examples; final loss {res.losses[-1]:.4f}; saved to {a.out}")
 
 
+def cmd_label_propose(a) -> None:
+    """Proposed part maps for the next seeds of a labelling project, to correct in any paint program."""
+    from . import labelling as lab
+    from .checkpoints import load_generator
+    from .model import resolve
+    from .labels import write_example
+
+    G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
+    names, colors = lab.parse_classes(Path(a.classes).read_text()) if a.classes else (None, None)
+    project = lab.open_project(a.labels, G, a.generator, names, colors, k=a.k, truncation=a.truncation)
+    if a.assign:
+        mapping = list(project.mapping)
+        for item in a.assign:
+            cluster, _, name = item.partition("=")
+            if name not in project.class_names or not cluster.isdigit() or int(cluster) >= project.k:
+                raise SystemExit(f"error: --assign takes CLUSTER=CLASS with CLUSTER < {project.k} and a class of "
+                                 f"{project.class_names}, got {item!r}")
+            mapping[int(cluster)] = project.class_names.index(name)
+        lab.set_mapping(project, mapping)
+    branch = None
+    if a.branch:
+        from .segmenter import Segmenter
+
+        branch = Segmenter.from_pretrained(a.branch)
+    clusters_dir = project.folder / lab.STATE_DIR / "clusters"
+    clusters_dir.mkdir(parents=True, exist_ok=True)
+    seed = project.next_seed()
+    for _ in range(a.n):
+        while (project.folder / f"{lab.example_name(seed)}.png").exists() or seed in project.skipped:
+            seed += 1
+        w = lab.w_from_seed(G, seed, project.truncation)
+        with torch.no_grad():
+            image, features = G.synthesis(w[None], return_features=True)
+        clusters = lab.clusters_of(project, G, w)
+        proposal = lab.propose_labels(project, clusters, branch, features if branch is not None else None)
+        name = lab.example_name(seed)
+        _save_image(image[0], clusters_dir / f"{name}-image.png")
+        lab.cluster_picture(clusters).save(clusters_dir / f"{name}-clusters.png")
+        seed += 1
+        if a.clusters_only:
+            print(f"{name}: clusters {clusters_dir / (name + '-clusters.png')}")
+            continue
+        write_example(project.folder, name, w, proposal, project.palette)
+        print(f"{name}: proposal {project.folder / (name + '.png')}")
+    if a.clusters_only:
+        print("give clusters a class with --assign CLUSTER=CLASS ..., then propose part maps")
+        return
+    print(f"correct the part maps in the class colours ({lab.classes_text(project.class_names, project.class_colors)!r}), "
+          f"then: python -m editgan segmenter train {a.generator} {a.labels} --out MODEL_DIR")
+
+
 def cmd_segmenter_evaluate(a) -> None:
     from .checkpoints import load_generator
+    from .model import resolve
     from .labels import read_labels_dir
     from .segmenter import Segmenter, generator_features, mean_iou
 
-    G = load_generator(a.generator)
+    G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
     seg = Segmenter.from_pretrained(a.segmenter)
     data = read_labels_dir(a.labels, G)
     feats = generator_features(G, data.w_plus)
@@ -240,9 +295,11 @@ def cmd_evaluate(a) -> None:
     if a.json:
         print(json.dumps(rows + direct, indent=1))
         return
-    keys = ["vector", "parameter", "samples", "mean_move", "right_direction", "entanglement", "most_entangled",
-            "psnr_outside", "ssim_outside", "iou_outside", "right_direction_refined10", "psnr_outside_refined10",
-            "right_direction_refined30", "psnr_outside_refined30"]
+    keys = ["vector", "parameter", "samples", "mean_move", "right_direction", "right_direction_headroom", "entanglement",
+            "most_entangled", "floor_entanglement", "psnr_outside", "ssim_outside", "iou_outside",
+            "right_direction_base", "entanglement_base", "psnr_outside_base",
+            "right_direction_refined10", "entanglement_refined10", "psnr_outside_refined10",
+            "right_direction_refined30", "entanglement_refined30", "psnr_outside_refined30"]
     print(markdown_table(rows, keys))
     if direct:
         print()
@@ -340,6 +397,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("labels")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_segmenter_evaluate)
+
+    lab = sub.add_parser("label", help="labelling projects (the app's Label tab, from the command line)"
+                         ).add_subparsers(dest="label_command", required=True)
+    q = lab.add_parser("propose", help="write proposed part maps of the next seeds into a labels folder")
+    q.add_argument("generator", help="model folder, .pt/.pkl checkpoint or Hub repo id")
+    q.add_argument("labels", help="the labels folder (a project: created on first use)")
+    q.add_argument("--classes", help="a text file, one class per line: name #rrggbb (needed to start a project)")
+    q.add_argument("--n", type=int, default=16, help="how many seeds to propose")
+    q.add_argument("--k", type=int, default=8, help="clusters of the generator's features")
+    q.add_argument("--truncation", type=float, default=0.7)
+    q.add_argument("--assign", nargs="*", help="CLUSTER=CLASS: the class of a cluster (see labelling/clusters/)")
+    q.add_argument("--branch", help="a trained branch folder: propose its prediction instead of the clusters")
+    q.add_argument("--clusters-only", action="store_true", help="only draw the samples' numbered clusters")
+    q.set_defaults(fn=cmd_label_propose)
 
     try:
         from .hub import add_cli

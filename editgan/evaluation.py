@@ -13,6 +13,13 @@ For each edit vector, on samples it was not made from:
 
 learning-free (w + s * dW) and after 10 and 30 refinement steps. The same is measured
 for direct part-map edits (paint a target, optimise).
+
+"Edited parts" are the vector's parts less the classes that cover more than the editor's
+`max_part_share` of the image (skin, sky, road, body): those are painted to erase a part,
+and counting them as edited would excuse the whole face from the outside measures.
+The instrument's own floor is measured too (`reader_floor`): the renderer moves only the
+target parameter, by the vector's mean move, and the reader reads both renders; no edit
+of that size can show less entanglement than that.
 """
 
 from __future__ import annotations
@@ -91,10 +98,20 @@ class EditMeasure:
     iou: float
 
 
+def edited_classes(labels0: torch.Tensor, labels1: torch.Tensor, classes, max_part_share: float = EditConfig().max_part_share) -> list[int]:
+    """The classes whose pixels count as edited: `classes` less those that cover more than
+    `max_part_share` of the image before and after (skin, sky, road, body: the editor's rule
+    for classes painted to erase a part). A vector that names such a class as one of its parts
+    does not get the whole face or sky excused from the outside measures."""
+    n = labels0.numel()
+    return [c for c in classes if max(int((labels0 == c).sum()), int((labels1 == c).sum())) <= max_part_share * n]
+
+
 def measure(model: EditModel, reader: ParameterReader, image0, labels0, image1, labels1, classes, target_index, direction) -> EditMeasure:
     world = reader.world
     p0, p1 = reader.read(torch.stack([image0, image1])).unbind(0)
     std = torch.tensor([p.prior_std for p in world.parameters])
+    classes = edited_classes(labels0, labels1, classes)
     region = parts_region(labels0, labels1, classes, scaled_dilation(EditConfig(), model.G.resolution))
     outside = ~region
     move = float(p1[target_index] - p0[target_index]) * direction
@@ -126,6 +143,47 @@ def summarise(measures: list[EditMeasure], world: World, target_index: int) -> d
     }
 
 
+def headroom(model: EditModel, world: World, seeds, target_index: int, direction: float, margin: float = 0.1) -> list[bool] | None:
+    """For each seed: is the world parameter behind it (`seed_params`) more than `margin` of its
+    range away from the end the edit moves towards? None where the model's z cannot carry the
+    world's parameters (not a distilled model of this world)."""
+    spec = world.parameters[target_index]
+    try:
+        values = torch.cat([seed_params(model, world, seed) for seed in seeds])[:, target_index]
+    except ValueError:
+        return None
+    u = (values - spec.low) / (spec.high - spec.low)
+    return ((u < 1 - margin) if direction > 0 else (u > margin)).tolist()
+
+
+@torch.no_grad()
+def reader_floor(reader: ParameterReader, parameter: str, move: float, n: int = 100, seed: int = 777) -> dict:
+    """What the measures read for a perfect edit: the renderer itself moving only `parameter` by
+    `move` (its own unit) on n world samples, read by the same reader. Its entanglement is the
+    instrument's floor: no edit of that size can measure better."""
+    world = reader.world
+    t = world.index(parameter)
+    spec = world.parameters[t]
+    m = min(abs(move), 0.9 * (spec.high - spec.low))
+    g = torch.Generator().manual_seed(seed)
+    params = world.params_from_z(torch.randn(n, world.num_params, generator=g))
+    params[:, t] = spec.low + (params[:, t] - spec.low) * (spec.high - spec.low - m) / (spec.high - spec.low)
+    after = params.clone()
+    after[:, t] += m
+    res = reader.config.resolution
+    images0 = torch.cat([world.render(params[i : i + 50], res)[0] for i in range(0, n, 50)])
+    images1 = torch.cat([world.render(after[i : i + 50], res)[0] for i in range(0, n, 50)])
+    p0, p1 = reader.read(images0), reader.read(images1)
+    std = torch.tensor([p.prior_std for p in world.parameters])
+    moves = p1[:, t] - p0[:, t]
+    others = ((p1 - p0).abs() / std).mean(0)
+    others[t] = 0
+    worst = int(others.argmax())
+    return {"floor_move": float(moves.mean()), "floor_right_direction": float((moves > 0).float().mean()),
+            "floor_entanglement": float(others[worst] / (moves.abs().mean() / std[t]).clamp(min=1e-9)),
+            "floor_most_entangled": world.param_names[worst]}
+
+
 def evaluate_vector(model: EditModel, reader: ParameterReader, vec, n: int = 100, refine_steps=(10, 30),
                     refine_samples: int | None = None, first_seed: int = 100_000,
                     progress: Callable[[int, int], None] | None = None) -> dict:
@@ -135,7 +193,8 @@ def evaluate_vector(model: EditModel, reader: ParameterReader, vec, n: int = 100
     t = world.index(parameter)
     classes = [model.class_names.index(p) for p in vec.parts]
     s = vec.default_strength
-    seeds = [first_seed + i for i in range(n) if first_seed + i != vec.method.get("seed")]
+    made_from = {vec.method.get("seed"), *vec.method.get("seeds", [])}
+    seeds = [seed for seed in range(first_seed, first_seed + n + len(made_from)) if seed not in made_from][:n]
     free, refined = [], {k: [] for k in refine_steps}
     refine_samples = n if refine_samples is None else refine_samples
     total = len(seeds) + refine_samples * len(refine_steps)
@@ -154,6 +213,16 @@ def evaluate_vector(model: EditModel, reader: ParameterReader, vec, n: int = 100
         if progress:
             progress(done, total)
     out = {"vector": vec.name, "parameter": parameter, "strength": s, "samples": len(free), **summarise(free, world, t)}
+    room = headroom(model, world, seeds, t, direction)
+    if room is not None:  # the right-way share on samples that are not already at the end of the range
+        kept = [m for m, ok in zip(free, room) if ok]
+        out["headroom_samples"] = len(kept)
+        out["right_direction_headroom"] = float(sum(m.right for m in kept) / len(kept)) if kept else None
+    out.update(reader_floor(reader, parameter, out["mean_move"]))
+    if any(refined.values()):  # learning-free on the very samples that were refined: the fair baseline
+        base = summarise(free[:refine_samples], world, t)
+        for key in ("mean_move", "right_direction", "entanglement", "psnr_outside", "ssim_outside", "iou_outside"):
+            out[f"{key}_base"] = base[key]
     for k, ms in refined.items():
         if ms:
             for key, value in summarise(ms, world, t).items():

@@ -93,11 +93,21 @@ def soften(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def train_reader(world_name: str, steps: int = 3000, batch: int = 32, resolution: int = 64, seed: int = 0,
-                 progress: Callable[[int, int, float], None] | None = None) -> ParameterReader:
+                 progress: Callable[[int, int, float], None] | None = None, width: int = 16,
+                 emphasis: dict[str, float] | None = None) -> ParameterReader:
+    """Train a reader on fresh renders (a new batch every step: no image is seen twice).
+
+    `emphasis` weighs the loss of named parameters (e.g. those the shipped vectors target)
+    by the given factor; the others keep weight 1.
+    """
     torch.manual_seed(seed)
-    reader = ParameterReader(ReaderConfig(world_name, resolution)).train()
+    reader = ParameterReader(ReaderConfig(world_name, resolution, width)).train()
     world = reader.world
     low, high = world.bounds()
+    weight = torch.ones(world.num_params)
+    for name, factor in (emphasis or {}).items():
+        weight[world.index(name)] = float(factor)
+    weight = weight / weight.mean()
     opt = torch.optim.AdamW(reader.parameters(), lr=2e-3, weight_decay=1e-4)
     g = torch.Generator().manual_seed(seed)
     for step in range(steps):
@@ -107,7 +117,7 @@ def train_reader(world_name: str, steps: int = 3000, batch: int = 32, resolution
         params = world.params_from_z(torch.randn(batch, world.num_params, generator=g))
         images, _ = world.render(params, resolution)
         target = (params - low) / (high - low)
-        loss = F.smooth_l1_loss(reader(soften(images, g)), target, beta=0.05)
+        loss = (F.smooth_l1_loss(reader(soften(images, g)), target, beta=0.05, reduction="none") * weight).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -2,10 +2,18 @@
 
     python scripts/make_vectors.py faces
 
-For each vector: one sample whose target parameter is low, its part map repainted as a
-user would paint the change (`editgan.evaluation.painted_edit`), the latent optimised
-by the editor, the offset saved with its metadata under vectors/<domain>/. Then a grid
-per vector (strengths -2..2 on 8 other samples) under docs/.
+For each vector: several samples whose target parameter is low (its recipe in SPECS, or
+`--sources`), each one's part map repainted as a user would paint the change
+(`editgan.evaluation.painted_edit`, the same target value for all), the latent optimised
+by the editor; the vector is the mean of their offsets (what is particular to one sample
+averages out, the common edit stays), saved with its metadata under vectors/<domain>/.
+Its parts are the painted classes, less the large ones (skin, sky, road, body: more than
+15% of the image on any source sample) that a user paints only to erase a part. Then a grid per vector (strengths -2..2 on 8 other
+samples) under docs/.
+
+    python scripts/make_vectors.py faces --sources 1     # one-sample vectors, as before
+    python scripts/make_vectors.py cars --only taller_roof --out runs/try --no-grids   # try one
+    python scripts/make_vectors.py faces --grids-only    # redraw the grids of vectors/<domain>
 """
 
 from __future__ import annotations
@@ -17,35 +25,51 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from editgan.editor import EditConfig, edit, painted_classes
 from editgan.evaluation import painted_edit, seed_params
 from editgan.model import ROOT, load_model
-from editgan.vectors import EditVector, save_vector
+from editgan.vectors import EditVector, load_vector, save_vector
 from editgan.world import get_world
 
-# name, parameter, target value, description
+# name, parameter, target value, description, recipe: (source samples, painted both ways).
+# The recipes are what the evaluation chose (docs/evaluation-*.md): several edits averaged
+# helped every vector but the wheels; painting both ways helped the eyes and eyebrows only.
 SPECS = {
     "faces": [
-        ("smile", "smile", 0.95, "Smile: lift the mouth corners and open the mouth on the teeth."),
-        ("raise_eyebrows", "eyebrow_height", 1.0, "Raise both eyebrows."),
-        ("bigger_eyes", "eye_size", 1.0, "Make the eyes larger."),
+        ("smile", "smile", 0.95, "Smile: lift the mouth corners and open the mouth on the teeth.", (6, False)),
+        ("raise_eyebrows", "eyebrow_height", 1.0, "Raise both eyebrows.", (4, True)),
+        ("bigger_eyes", "eye_size", 1.0, "Make the eyes larger.", (4, True)),
     ],
     "cars": [
-        ("bigger_wheels", "wheel_size", 0.19, "Larger wheels (tyres and rims)."),
-        ("bigger_lights", "light_size", 1.0, "Larger front and rear lights."),
-        ("taller_roof", "roof_height", 0.34, "A taller roof and windows."),
+        ("bigger_wheels", "wheel_size", 0.19, "Larger wheels (tyres and rims).", (1, False)),
+        ("bigger_lights", "light_size", 1.0, "Larger front and rear lights.", (6, False)),
+        ("taller_roof", "roof_height", 0.34, "A taller roof and windows.", (6, False)),
     ],
 }
 STRENGTHS = [-2.0, -1.0, 0.0, 1.0, 2.0]
 
 
-def source_seed(model, world, parameter, start=0):
-    """The first seed whose parameter lies in the lowest fifth of its range."""
+def source_seeds(model, world, parameter, count=1, start=0, high=False):
+    """The first `count` seeds whose parameter lies in the lowest (`high`: highest) fifth of its range."""
     p = world.parameters[world.index(parameter)]
+    seeds = []
     for seed in range(start, start + 500):
-        if seed_params(model, world, seed)[0, world.index(parameter)] < p.low + 0.2 * (p.high - p.low):
-            return seed
-    raise RuntimeError(f"no seed with a low {parameter}")
+        u = (seed_params(model, world, seed)[0, world.index(parameter)] - p.low) / (p.high - p.low)
+        if (u > 0.8) if high else (u < 0.2):
+            seeds.append(seed)
+            if len(seeds) == count:
+                return seeds
+    raise RuntimeError(f"fewer than {count} seeds with a low {parameter}")
+
+
+def edited_parts(before, target, max_part_share=EditConfig().max_part_share):
+    """The painted classes: (small ones, large ones). Large: more than `max_part_share` of the
+    image before or after (the editor's own rule for classes painted to erase a part)."""
+    n = before.numel()
+    painted = painted_classes(before, target)
+    large = {c for c in painted if max(int((before == c).sum()), int((target == c).sum())) > max_part_share * n}
+    return set(painted) - large, large
 
 
 def grid(model, vec, seeds, path):
@@ -72,29 +96,61 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("domain", choices=list(SPECS))
     p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--sources", type=int, help="samples painted the same way, the vector is their mean offset (default: the recipe in SPECS)")
+    p.add_argument("--only", nargs="*", help="make only these vectors")
+    p.add_argument("--both-ways", action="store_true",
+                   help="also paint as many high samples down and count their offsets negated")
+    p.add_argument("--out", help="vectors folder (default vectors/<domain>)")
+    p.add_argument("--no-grids", action="store_true")
+    p.add_argument("--grids-only", action="store_true", help="only redraw the grids of the vectors in the folder")
     a = p.parse_args()
     model = load_model(a.domain)
     world = get_world(a.domain)
-    out_dir = ROOT / "vectors" / a.domain
+    out_dir = Path(a.out) if a.out else ROOT / "vectors" / a.domain
     out_dir.mkdir(parents=True, exist_ok=True)
     docs = ROOT / "docs"
-    for name, parameter, value, description in SPECS[a.domain]:
-        seed = source_seed(model, world, parameter)
-        w = model.w_from_seed(seed)
-        _, before = model.render(w)
-        target = painted_edit(model, world, seed, parameter, value)
-        res = edit(model.G, model.segmenter, w, target, EditConfig(steps=a.steps))
-        parts = [model.class_names[c] for c in painted_classes(before, target)]
+    for name, parameter, value, description, (sources, both_ways) in SPECS[a.domain]:
+        sources = a.sources or sources
+        both_ways = a.both_ways or both_ways
+        if a.only and name not in a.only:
+            continue
+        if a.grids_only:
+            grid(model, load_vector(out_dir / f"{name}.safetensors"), list(range(1000, 1008)), docs / f"vector-{a.domain}-{name}.png")
+            continue
+        spec = world.parameters[world.index(parameter)]
+        jobs = [(seed, value, 1.0) for seed in source_seeds(model, world, parameter, sources)]
+        if both_ways:  # also paint high samples down to the mirrored value; their offsets count negated
+            jobs += [(seed, spec.low + spec.high - value, -1.0) for seed in source_seeds(model, world, parameter, sources, high=True)]
+        seeds = [seed for seed, _, _ in jobs]
+        deltas, parts, large, accuracies, steps = [], set(), set(), [], []
+        for seed, paint_value, sign in jobs:
+            w = model.w_from_seed(seed)
+            _, before = model.render(w)
+            target = painted_edit(model, world, seed, parameter, paint_value)
+            res = edit(model.G, model.segmenter, w, target, EditConfig(steps=a.steps))
+            deltas.append(sign * res.delta)
+            if sign > 0:  # the parts are what is painted to make the edit the vector makes
+                small, big = edited_parts(before, target)
+                parts |= small
+                large |= big
+            accuracies.append(res.history[-1]["accuracy"])
+            steps.append(res.steps)
+            print(f"{name}: seed {seed}, {res.steps} steps, region accuracy {accuracies[-1]:.3f}", file=sys.stderr)
+        delta = torch.stack(deltas).mean(0)
+        # a class that is large on any source (the car body: 12-16% of the image) is not a part
+        parts = [model.class_names[c] for c in sorted(parts - large)]
         vec = EditVector(
-            delta=res.delta, name=name, description=description, model_fingerprint=model.fingerprint,
+            delta=delta, name=name, description=description, model_fingerprint=model.fingerprint,
             parts=parts, default_strength=1.0,
-            method={"kind": "segmentation-edit", "seed": seed, "parameter": parameter, "direction": 1.0,
-                    "target_value": value, "steps": res.steps, "lr": EditConfig().lr,
-                    "region_accuracy": res.history[-1]["accuracy"]},
+            method={"kind": "segmentation-edit" if len(seeds) == 1 else "mean-of-segmentation-edits" + ("-both-ways" if both_ways else ""),
+                    "seed": seeds[0], "seeds": seeds, "parameter": parameter, "direction": 1.0,
+                    "target_value": value, "steps": max(steps), "lr": EditConfig().lr,
+                    "region_accuracy": sum(accuracies) / len(accuracies)},
         )
         save_vector(vec, out_dir / f"{name}.safetensors")
-        grid(model, vec, list(range(1000, 1008)), docs / f"vector-{a.domain}-{name}.png")
-        print(f"{name}: seed {seed}, {res.steps} steps, region accuracy {res.history[-1]['accuracy']:.3f}, parts {parts}", file=sys.stderr)
+        if not a.no_grids:
+            grid(model, vec, list(range(1000, 1008)), docs / f"vector-{a.domain}-{name}.png")
+        print(f"{name}: mean of {len(seeds)} edits (seeds {seeds}), |delta| {float(delta.norm()):.3f}, parts {parts}", file=sys.stderr)
 
 
 if __name__ == "__main__":

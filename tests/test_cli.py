@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from editgan.generator import Generator
 from editgan.labels import labels_to_png, read_labels_dir, write_classes, write_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +90,29 @@ def test_segmenter_train_and_evaluate_from_a_labels_folder(tiny, tmp_path):
     result = json.loads(p.stdout)
     assert set(result["per_class_iou"]) == set(names)
     assert result["miou"] > 0.6
+
+
+def test_label_propose_writes_proposals_to_correct_then_train(model_dir, tmp_path):
+    from editgan import labelling as lab
+
+    classes = tmp_path / "classes.txt"
+    classes.write_text("low #0000ff\nmid #00c800\nhigh #ffff00\n")
+    labels = tmp_path / "labels"
+    p = run("label", "propose", model_dir, labels, "--classes", classes, "--n", 2, "--k", 4, "--clusters-only")
+    assert "--assign" in p.stdout and not list(labels.glob("*.png"))
+    assert (labels / "labelling" / "clusters" / "seed-00001-clusters.png").is_file()
+    p = run("label", "propose", model_dir, labels, "--n", 3, "--assign", "0=high", "2=mid")
+    assert "segmenter train" in p.stdout
+    project = lab.load_project(labels)
+    assert project.mapping == [2, 0, 1, 0] and project.labelled() == ["seed-00000", "seed-00001", "seed-00002"]
+    G = Generator.from_pretrained(model_dir)
+    data = read_labels_dir(labels, G)
+    clusters = lab.clusters_of(project, G, data.w_plus[1])
+    assert torch.equal(data.labels[1], torch.tensor([2, 0, 1, 0])[clusters])  # the proposal through the mapping
+    assert (labels / "labelling" / "clusters" / "seed-00001-clusters.png").is_file()
+    run("label", "propose", model_dir, labels, "--n", 1)  # the project resumes: the next seed
+    assert lab.load_project(labels).labelled()[-1] == "seed-00003"
+    bad = run("label", "propose", model_dir, labels, "--assign", "9=high", ok=False)
+    assert bad.returncode != 0 and "CLUSTER=CLASS" in bad.stderr
+    run("segmenter", "train", model_dir, labels, "--out", tmp_path / "branch", "--steps", 20, "--members", 2)
+    assert (tmp_path / "branch" / "segmenter.json").is_file()
