@@ -124,3 +124,24 @@ def test_the_cluster_picture_shows_every_cluster(project, tiny_model):
     colours = {tuple(c) for c in np.asarray(picture).reshape(-1, 3).tolist()}
     for c in clusters.unique().tolist():
         assert tuple(lab.cluster_colors(4)[c].tolist()) in colours
+
+
+@pytest.mark.parametrize("checkpoint", ["stylegan2ada-32px.pkl", "rosinality-32px.pt"])
+def test_a_real_format_checkpoint_gets_a_branch_from_16_labels(checkpoint, tmp_path):
+    """"I have a .pkl": label 16 samples of a real-format checkpoint in a project, train, predict new samples."""
+    from pathlib import Path
+
+    from editgan.model import load_model
+
+    G = load_model(str(Path(__file__).parent / "fixtures" / checkpoint)).G
+    project = lab.open_project(tmp_path / "p", G, checkpoint, NAMES, COLORS, k=4, truncation=1.0)
+    ws = torch.stack([lab.w_from_seed(G, s, 1.0) for s in range(16)])
+    values = band_values(G, generator_features(G, ws))
+    thresholds = values.flatten().quantile(torch.tensor([1 / 3, 2 / 3]))  # a labelling rule the features carry
+    for seed, v in zip(range(16), values):
+        lab.save_label(project, G, seed, band_labels(v, thresholds), learn=False)
+    seg, report = lab.train_branch(project, G, steps=200, members=3)
+    held_out = torch.stack([lab.w_from_seed(G, s, 1.0) for s in lab.preview_seeds(16)])
+    features = generator_features(G, held_out)
+    miou, _ = mean_iou(seg.predict(features), band_labels(band_values(G, features), thresholds), 3)
+    assert miou > 0.6, (report, miou)
