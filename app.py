@@ -198,7 +198,7 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | None
 LABEL_OPACITY = 0.55
 LABEL_INTRO = """**Bring your own StyleGAN2**: load its checkpoint in the Edit tab (Model), then label a few samples here.
 
-1. Name the project and its classes, press **Open / start project**.
+1. Name the project and its classes, press **Open / start project** (an existing project opens as it was).
 2. Give each numbered cluster a class (right): the canvas shows the proposal.
 3. Paint what is still wrong, press **Save label & next** (saved to disk at once; reopen the project any time).
 4. After a few labels, **Train the branch**: new samples then start from its prediction; check the previews.
@@ -219,6 +219,7 @@ def label_tab_layout(initial: L.Session) -> dict:
             ui["truncation"] = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation of the samples")
             ui["target"] = gr.Slider(2, 64, value=16, step=1, label="Samples to label")
             ui["open"] = gr.Button("Open / start project", variant="primary", elem_id="label-open")
+            ui["set_classes"] = gr.Button("Update the open project's classes", size="sm")
         with gr.Column(scale=2, min_width=420):
             ui["status"] = gr.Markdown("No project open.", elem_id="label-status")
             ui["editor"] = gr.ImageEditor(
@@ -256,7 +257,7 @@ def label_tab_layout(initial: L.Session) -> dict:
 
 
 def label_view(state: AL.LabelState) -> tuple:
-    """(state, status, canvas, cluster picture, legend, *cluster dropdowns) for a labelling state."""
+    """(state, status, canvas, cluster picture, legend, *cluster dropdowns, classes text) for a labelling state."""
     from editgan.labelling import cluster_picture
 
     project = state.project()
@@ -268,13 +269,14 @@ def label_view(state: AL.LabelState) -> tuple:
     names = AL.mapping_names(state)
     dropdowns = [gr.update(visible=i < project.k, choices=project.class_names,
                            value=names[i] if i < project.k else None) for i in range(AL.MAX_CLUSTERS)]
-    return (state, AL.status_markdown(state), editor, cluster_picture(sample.clusters), AL.legend(state), *dropdowns)
+    return (state, AL.status_markdown(state), editor, cluster_picture(sample.clusters), AL.legend(state), *dropdowns,
+            AL.classes_of(state))
 
 
 def label_tab_events(ui: dict, st, heavy: dict, light: dict) -> gr.events.Dependency:
     """Wire the labelling tab; returns the "save model" event (the app then loads that model)."""
     ls = ui["state"]
-    view_out = [ls, ui["status"], ui["editor"], ui["clusters_img"], ui["legend"], *ui["dropdowns"]]
+    view_out = [ls, ui["status"], ui["editor"], ui["clusters_img"], ui["legend"], *ui["dropdowns"], ui["classes"]]
 
     @safe
     def label_open(session, name, classes, k, truncation, target):
@@ -283,6 +285,13 @@ def label_tab_events(ui: dict, st, heavy: dict, light: dict) -> gr.events.Depend
 
     ui["open"].click(label_open, [st, ui["name"], ui["classes"], ui["k"], ui["truncation"], ui["target"]], view_out,
                      api_name="label_open", **heavy)
+
+    @safe
+    def label_classes(state, classes):
+        """Rename, recolour or add classes of the open project (one per line: name #rrggbb)."""
+        return label_view(AL.set_classes(AL.require(state), classes))
+
+    ui["set_classes"].click(label_classes, [ls, ui["classes"]], view_out, api_name="label_classes", **light)
 
     @safe
     def label_assign(state, *names):

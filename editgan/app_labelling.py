@@ -80,7 +80,7 @@ def default_classes(session: Session) -> str:
 
 
 def open_project(session: Session, name: str, classes: str, k: int, truncation: float, target: int) -> LabelState:
-    """Start a project for the session's generator, or open it again (classes given here replace its own)."""
+    """Start a project for the session's generator, or open it again as it was (`set_classes` changes classes)."""
     folder = project_folder(name)
     G = get_model(session.model).G
     existing = (folder / lab.PROJECT_FILE).is_file()
@@ -93,11 +93,25 @@ def open_project(session: Session, name: str, classes: str, k: int, truncation: 
     if not 1 <= target <= 1000:
         raise AppError(f"the number of samples to label must lie in [1, 1000], got {target}")
     with user_errors(f"cannot open the project {name!r}"):
-        names, colors = parsed if parsed else (None, None)
+        names, colors = parsed if parsed and not existing else (None, None)
         if not existing and names is None:
             names, colors = lab.parse_classes(default_classes(session))
         project = lab.open_project(folder, G, session.model, names, colors, k=k, truncation=truncation, target=target)
     return LabelState(folder=folder, model=session.model, seed=project.next_seed())
+
+
+def set_classes(state: LabelState, classes: str) -> LabelState:
+    """Rename, recolour or add classes of the open project (saved labels are rewritten in the new colours)."""
+    project = state.project()
+    with user_errors("cannot change the classes"):
+        names, colors = lab.parse_classes(classes)
+        lab.set_classes(project, names, colors)
+    return state
+
+
+def classes_of(state: LabelState) -> str:
+    project = state.project()
+    return lab.classes_text(project.class_names, project.class_colors)
 
 
 # ----- the sample on screen ----------------------------------------------------------------------------

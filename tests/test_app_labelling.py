@@ -63,7 +63,7 @@ def layer_file(labels: torch.Tensor, painted: torch.Tensor, path) -> str:
     return str(path)
 
 
-# gradio_client leaves gr.State out: a view is (status, canvas, cluster picture, legend, *cluster dropdowns)
+# gradio_client leaves gr.State out: a view is (status, canvas, cluster picture, legend, *cluster dropdowns, classes)
 def editor_value(view, layer_path=None) -> dict:
     canvas = view[1].get("value", view[1])  # the canvas comes as a component update (new brush colours)
     return {"background": handle_file(canvas["background"]), "composite": handle_file(canvas["composite"]),
@@ -89,7 +89,7 @@ def test_label_train_save_push_and_edit(app_url, tiny, tmp_path, hub_server):
     assert "0 / 16 labelled" in status_of(view) and "seed 0" in status_of(view)
     folder = app_url[1] / "p1"
     assert (folder / "classes.json").is_file() and (folder / lab.PROJECT_FILE).is_file()
-    dropdowns = view[4:]
+    dropdowns = view[4:-1]
     assert [d["visible"] for d in dropdowns] == [True] * K + [False] * (lab.MAX_CLUSTERS - K)
 
     # assign the clusters: the proposal (the canvas) follows, the mapping is on disk
@@ -122,10 +122,17 @@ def test_label_train_save_push_and_edit(app_url, tiny, tmp_path, hub_server):
                      api_name="/label_save")
     assert "12 / 16 labelled" in status_of(view)
 
-    # a new session (closed browser): the project comes back from disk, classes kept
+    # a new session (closed browser): the project comes back from disk as it was, whatever the classes box says
     c2 = client_of(app_url, tmp_path)
-    view = c2.predict("p1", "", K, 0.7, 16, api_name="/label_open")
+    view = c2.predict("p1", "other #123456\nnames #654321", K, 0.7, 16, api_name="/label_open")
     assert "12 / 16 labelled" in status_of(view) and "seed 12" in status_of(view)
+    assert view[-1].splitlines() == CLASSES.splitlines()
+    # classes change only when asked: a rename, and one removed is refused
+    view = c2.predict(CLASSES.replace("mid", "middle"), api_name="/label_classes")
+    assert "middle" in view[-1] and lab.load_project(folder).class_names == ["low", "middle", "high"]
+    with pytest.raises(Exception, match="not removed"):
+        c2.predict("low #0000ff\nhigh #ffff00", api_name="/label_classes")
+    c2.predict(CLASSES, api_name="/label_classes")
 
     # train: the view's status reports it, previews of new samples come back
     *view, previews = c2.predict(150, 3, api_name="/label_train")
