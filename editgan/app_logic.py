@@ -201,12 +201,9 @@ def device_of(model: EditModel) -> torch.device:
         return torch.device("cpu")
 
 
-@torch.no_grad()
 def w_from_seed(model: EditModel, seed: int, truncation: float) -> torch.Tensor:
-    """The W+ code (on the CPU) of a seed; `EditModel.w_from_seed`'s maths, so CLI seeds match."""
-    G = model.G
-    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(int(seed))).to(device_of(model))
-    return G.w_plus(G.truncate(G.mapping(z), float(truncation)))[0].cpu()
+    """The W+ code (on the CPU) of a seed; the same maths as the CLI's, so seeds match."""
+    return model.G.w_plus_from_seed(seed, truncation).cpu()
 
 
 def render_w(model: EditModel, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

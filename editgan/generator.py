@@ -376,6 +376,13 @@ class Generator(nn.Module):
         """(N, w_dim) -> (N, num_ws, w_dim), the same w for every layer."""
         return w.unsqueeze(1).repeat(1, self.num_ws, 1)
 
+    @torch.no_grad()
+    def w_plus_from_seed(self, seed: int, truncation: float = 1.0) -> torch.Tensor:
+        """The W+ code (num_ws, w_dim) of a seed: z drawn on the CPU (the same on every device), truncated."""
+        z = torch.randn(1, self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
+        z = z.to(self.mapping.w_avg.device)
+        return self.w_plus(self.truncate(self.mapping(z), float(truncation)))[0]
+
     def forward(self, z: torch.Tensor, truncation: float = 1.0, return_features: bool = False):
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be (N, {self.z_dim}), got {tuple(z.shape)}")

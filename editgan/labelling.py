@@ -153,10 +153,8 @@ def example_name(seed: int) -> str:
 
 
 def w_from_seed(G, seed: int, truncation: float) -> torch.Tensor:
-    """The W+ code (num_ws, w_dim) of a seed: the same maths as the app and `EditModel.w_from_seed`."""
-    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(int(seed)))
-    with torch.no_grad():
-        return G.w_plus(G.truncate(G.mapping(z), float(truncation)))[0].cpu()
+    """The W+ code (num_ws, w_dim, on the CPU) of a seed, as the app and the CLI draw it."""
+    return G.w_plus_from_seed(seed, truncation).cpu()
 
 
 def open_project(folder: str | Path, G, generator: str, class_names: Sequence[str] | None = None,

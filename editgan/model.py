@@ -66,10 +66,7 @@ class EditModel:
 
     def w_from_seed(self, seed: int, truncation: float = 1.0) -> torch.Tensor:
         """The W+ code (num_ws, w_dim) of a seed."""
-        z = torch.randn(1, self.G.z_dim, generator=torch.Generator().manual_seed(int(seed)))
-        with torch.no_grad():
-            w = self.G.truncate(self.G.mapping(z), truncation)
-        return self.G.w_plus(w)[0]
+        return self.G.w_plus_from_seed(seed, truncation)
 
     @torch.no_grad()
     def render(self, w_plus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
