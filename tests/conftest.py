@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -79,3 +81,24 @@ def hub_server(tmp_path, monkeypatch):
         monkeypatch.setattr(C, "ENDPOINT", server.url)  # what the app's Hub calls use: no endpoint argument
         monkeypatch.setattr(C, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
         yield server
+
+
+def serve(demo) -> str:
+    """Launch a Gradio app in this process on a free loopback port (with the app's CSS); returns its URL."""
+    import app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, css=app.CSS)
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def labels_root(tmp_path_factory):
+    """A fresh labels root for the app's labelling projects ($EDITGAN_LABELS_DIR) for one test module."""
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("labels")
+    mp.setenv("EDITGAN_LABELS_DIR", str(root))
+    yield root
+    mp.undo()

@@ -7,7 +7,6 @@ The app runs in-process on 127.0.0.1 on the tiny model (conftest's `tiny_model`:
 
 from __future__ import annotations
 
-import socket
 import sys
 import types
 
@@ -16,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import serve
 from editgan import app_logic as L
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -124,21 +124,12 @@ def make_vector(model, name, scale, seed=0):
 
 
 # ----- the app through gradio_client ----------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tiny_model, tmp_path_factory):
     import app
 
     demo = app.build_demo(tiny_model, vectors_dir=tmp_path_factory.mktemp("vectors"), seed=SEED)
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                        css=app.CSS)
-    yield f"http://127.0.0.1:{port}/"
+    yield serve(demo)
     demo.close()
 
 

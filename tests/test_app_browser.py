@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import serve
 from editgan import app_logic as L
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,12 +38,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +58,7 @@ def setup(tiny_model, tmp_path_factory):
     save_vector(EditVector(delta=delta, name="wobble", description="a random direction",
                            model_fingerprint=model.fingerprint, parts=[paint]), folder / "wobble.safetensors")
     demo = app.build_demo(model, vectors_dir=folder, seed=SEED)
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, css=app.CSS)
-    yield f"http://127.0.0.1:{port}/", model, paint, over or None
+    yield serve(demo), model, paint, over or None
     demo.close()
 
 
@@ -144,6 +136,28 @@ def stroke_plan(labels: np.ndarray, cls: int, over: int | None) -> tuple[list[tu
     return [(ci - h, cj - h, cj + h), (ci, cj + h, cj - h), (ci + h, cj - h, cj + h)], sure
 
 
+def paint_strokes(page, editor: str, rgb, r: int, passes) -> None:
+    """Pick the brush colour rgb in the paint canvas `editor`, then draw the passes (model pixels).
+
+    Each pointer move repaints the canvas in software (a third of a second in headless
+    Chromium): the moves are kept few.
+    """
+    page.click(f"{editor} button[aria-label='Color']")
+    page.click(f"{editor} .swatch button.color[style*='rgb({rgb[0]}, {rgb[1]}, {rgb[2]})']")
+    page.click(f"{editor} button[aria-label='Brush']")
+    x, y, w, h = image_box(page, editor)
+    px = lambda col: x + (col + 0.5) * w / r  # noqa: E731
+    py = lambda row: y + (row + 0.5) * h / r  # noqa: E731
+    row, a, _ = passes[0]
+    page.mouse.move(px(a), py(row))
+    page.mouse.down()
+    for row, a, b in passes:
+        page.mouse.move(px(a), py(row), steps=1)
+        page.mouse.move(px(b), py(row), steps=3)
+    page.mouse.up()
+    time.sleep(0.3)
+
+
 def test_paint_edit_and_slide(page, setup, tmp_path):
     _, model, paint, over = setup
     shots = [tmp_path]
@@ -159,25 +173,7 @@ def test_paint_edit_and_slide(page, setup, tmp_path):
     changed = sure & (labels != cls)
     assert changed.sum() >= 4, "the stroke would change nothing"
 
-    # pick the class colour from the brush palette
-    page.click("#editor button[aria-label='Color']")
-    rgb = "rgb({}, {}, {})".format(*model.palette[cls].tolist())
-    page.click(f"#editor .swatch button.color[style*='{rgb}']")
-    page.click("#editor button[aria-label='Brush']")
-    x, y, w, h = image_box(page)
-    px = lambda col: x + (col + 0.5) * w / r  # noqa: E731
-    py = lambda row: y + (row + 0.5) * h / r  # noqa: E731
-
-    # draw (each pointer move repaints the canvas in software, a third of a second in
-    # headless Chromium: keep the moves few)
-    row, a, _ = passes[0]
-    page.mouse.move(px(a), py(row))
-    page.mouse.down()
-    for row, a, b in passes:
-        page.mouse.move(px(a), py(row), steps=1)
-        page.mouse.move(px(b), py(row), steps=3)
-    page.mouse.up()
-    time.sleep(0.3)
+    paint_strokes(page, "#editor", model.palette[cls].tolist(), r, passes)
     for folder in shots:
         page.screenshot(path=str(folder / "app-painted.png"))
 
@@ -210,29 +206,6 @@ def test_paint_edit_and_slide(page, setup, tmp_path):
         (ROOT / "docs" / "app-painted.png").unlink(missing_ok=True)  # docs keeps one picture
 
 
-@pytest.fixture(scope="module")
-def labels_root(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    root = tmp_path_factory.mktemp("labels")
-    mp.setenv("EDITGAN_LABELS_DIR", str(root))
-    yield root
-    mp.undo()
-
-
-def draw(page, box, r: int, passes) -> None:
-    x, y, w, h = box
-    px = lambda col: x + (col + 0.5) * w / r  # noqa: E731
-    py = lambda row: y + (row + 0.5) * h / r  # noqa: E731
-    row, a, _ = passes[0]
-    page.mouse.move(px(a), py(row))
-    page.mouse.down()
-    for row, a, b in passes:
-        page.mouse.move(px(a), py(row), steps=1)
-        page.mouse.move(px(b), py(row), steps=3)
-    page.mouse.up()
-    time.sleep(0.3)
-
-
 def test_label_assign_a_cluster_paint_a_correction_and_train(page, setup, labels_root, tmp_path):
     """The labelling tab: open a project, give cluster 0 a class, paint a correction, save, train."""
     from editgan import labelling as lab
@@ -263,11 +236,7 @@ def test_label_assign_a_cluster_paint_a_correction_and_train(page, setup, labels
     # a correction: the class `paint` over the area that has least of it
     cls = model.class_names.index(paint)
     passes, sure = stroke_plan(proposal, cls, None)
-    page.click("#label-editor button[aria-label='Color']")
-    rgb = "rgb({}, {}, {})".format(*model.palette[cls].tolist())
-    page.click(f"#label-editor .swatch button.color[style*='{rgb}']")
-    page.click("#label-editor button[aria-label='Brush']")
-    draw(page, image_box(page, "#label-editor"), r, passes)
+    paint_strokes(page, "#label-editor", model.palette[cls].tolist(), r, passes)
     for folder_ in shots:
         page.screenshot(path=str(folder_ / "label-painted.png"), full_page=True)
     page.click("#label-save")

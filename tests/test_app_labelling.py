@@ -8,14 +8,13 @@ trains the branch, looks at previews, saves the model and edits with it.
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import band_labels, band_values
+from conftest import band_labels, band_values, serve
 from editgan import labelling as lab
 from editgan.labels import read_labels_dir
 from editgan.segmenter import generator_features, mean_iou
@@ -29,25 +28,13 @@ K = 4
 CANVAS = 256  # the paint layer's size; the app resamples it to the model's 32 px
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app_url(tiny_model, tmp_path_factory):
+def app_url(tiny_model, tmp_path_factory, labels_root):
     import app
 
-    mp = pytest.MonkeyPatch()
-    root = tmp_path_factory.mktemp("labels")
-    mp.setenv("EDITGAN_LABELS_DIR", str(root))
     demo = app.build_demo(tiny_model, vectors_dir=tmp_path_factory.mktemp("vectors"), seed=1)
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield f"http://127.0.0.1:{port}/", root
+    yield serve(demo), labels_root
     demo.close()
-    mp.undo()
 
 
 def client_of(app_url, tmp_path) -> Client:
