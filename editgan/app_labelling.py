@@ -128,7 +128,7 @@ def sample_view(state: LabelState) -> SampleView:
     G = generator_of(state)
     w = lab.w_from_seed(G, state.seed, project.truncation)
     image, features = G.synthesis(w[None], return_features=True)
-    clusters = lab.clusters_of(project, G, w).cpu()
+    clusters = lab.clusters_of(project, G, w, features).cpu()
     branch = state.segmenter if state.from_branch else None
     proposal = lab.propose_labels(project, clusters, branch, features if branch is not None else None).cpu()
     return SampleView(image[0].cpu(), clusters, proposal)

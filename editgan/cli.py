@@ -201,8 +201,8 @@ def cmd_label_propose(a) -> None:
     """Proposed part maps for the next seeds of a labelling project, to correct in any paint program."""
     from . import labelling as lab
     from .checkpoints import load_generator
-    from .model import resolve
     from .labels import write_example
+    from .model import resolve
 
     G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
     names, colors = lab.parse_classes(Path(a.classes).read_text()) if a.classes else (None, None)
@@ -223,19 +223,17 @@ def cmd_label_propose(a) -> None:
         branch = Segmenter.from_pretrained(a.branch)
     clusters_dir = project.folder / lab.STATE_DIR / "clusters"
     clusters_dir.mkdir(parents=True, exist_ok=True)
-    seed = project.next_seed()
+    seed = -1
     for _ in range(a.n):
-        while (project.folder / f"{lab.example_name(seed)}.png").exists() or seed in project.skipped:
-            seed += 1
+        seed = project.next_seed(seed + 1)
         w = lab.w_from_seed(G, seed, project.truncation)
         with torch.no_grad():
             image, features = G.synthesis(w[None], return_features=True)
-        clusters = lab.clusters_of(project, G, w)
+        clusters = lab.clusters_of(project, G, w, features)
         proposal = lab.propose_labels(project, clusters, branch, features if branch is not None else None)
         name = lab.example_name(seed)
         _save_image(image[0], clusters_dir / f"{name}-image.png")
         lab.cluster_picture(clusters).save(clusters_dir / f"{name}-clusters.png")
-        seed += 1
         if a.clusters_only:
             print(f"{name}: clusters {clusters_dir / (name + '-clusters.png')}")
             continue

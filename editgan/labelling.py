@@ -126,10 +126,10 @@ class Project:
     def labelled_seeds(self) -> list[int]:
         return [int(n[5:]) for n in self.labelled() if re.fullmatch(r"seed-\d+", n)]
 
-    def next_seed(self) -> int:
-        """The first seed that is neither labelled nor skipped."""
+    def next_seed(self, start: int = 0) -> int:
+        """The first seed from `start` on that is neither labelled nor skipped."""
         done = set(self.labelled_seeds()) | set(self.skipped)
-        seed = 0
+        seed = int(start)
         while seed in done:
             seed += 1
         return seed
@@ -230,12 +230,12 @@ def set_classes(project: Project, names: Sequence[str], colors: Sequence[Sequenc
 
 
 # ----- proposals, labels -------------------------------------------------------------------------
-def clusters_of(project: Project, G, w_plus: torch.Tensor) -> torch.Tensor:
-    """The (R, R) cluster map of one sample."""
+def clusters_of(project: Project, G, w_plus: torch.Tensor, features: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """The (R, R) cluster map of one sample (`features`: its feature maps, if already drawn)."""
     if project.centres is None:
         raise LabelsError("this project has no clusters: open it again with a number of clusters")
     with torch.no_grad():
-        return cluster_maps(G, w_plus.reshape(1, G.num_ws, G.w_dim), project.centres)[0]
+        return cluster_maps(G, w_plus.reshape(1, G.num_ws, G.w_dim), project.centres, features)[0]
 
 
 def propose_labels(project: Project, clusters: torch.Tensor, segmenter: Segmenter | None = None,

@@ -47,10 +47,13 @@ def proposal_features(G, w_plus: torch.Tensor) -> torch.Tensor:
     faces model this made the proposal's mIoU 0.16 instead of 0.20 at k=16, scored against
     the renderer's labels).
     """
-    w_plus = w_plus.reshape(-1, G.num_ws, G.w_dim)
-    _, features = G.synthesis(w_plus, return_features=True)
-    n_layers = len(features)
-    return pixel_features(features, G.resolution, slice(n_layers // 2, None))
+    _, features = G.synthesis(w_plus.reshape(-1, G.num_ws, G.w_dim), return_features=True)
+    return proposal_pixels(features, G.resolution)
+
+
+def proposal_pixels(features: list[torch.Tensor], resolution: int) -> torch.Tensor:
+    """`proposal_features` from feature maps already drawn (the second half of the layers)."""
+    return pixel_features(features, resolution, slice(len(features) // 2, None))
 
 
 @torch.no_grad()
@@ -64,9 +67,12 @@ def fit_clusters(G, w_plus: torch.Tensor, k: int = 8, max_pixels: int = 20_000, 
 
 
 @torch.no_grad()
-def cluster_maps(G, w_plus: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Every pixel of each sample of w_plus to its nearest centre: (N, R, R) cluster maps."""
-    x = proposal_features(G, w_plus)
+def cluster_maps(G, w_plus: torch.Tensor, centres: torch.Tensor, features: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Every pixel of each sample of w_plus to its nearest centre: (N, R, R) cluster maps.
+
+    `features`: the samples' feature maps if the caller has drawn them already (not drawn again).
+    """
+    x = proposal_pixels(features, G.resolution) if features is not None else proposal_features(G, w_plus)
     if x.shape[-1] != centres.shape[-1]:
         raise ValueError(f"the cluster centres have {centres.shape[-1]} features, this generator gives {x.shape[-1]}")
     return torch.cdist(x, centres[None].to(x)).argmin(-1).reshape(len(x), G.resolution, G.resolution)
