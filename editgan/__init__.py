@@ -1,10 +1,10 @@
 """editgan: semantic image editing with StyleGAN2 and a segmentation branch (EditGAN)."""
 
-from .checkpoints import CheckpointError, convert_checkpoint, load_generator
+from .checkpoints import CheckpointError
 from .editor import EditConfig, EditError, EditResult, edit, refine
 from .embedding import EmbedConfig, EmbedResult, ImageError, embed, load_image
 from .generator import Generator, GeneratorConfig, model_fingerprint
-from .model import EditModel, load_model
+from .model import EditModel, convert_checkpoint, load_generator, load_model
 from .segmenter import Segmenter, SegmenterConfig, SegmenterError, train_segmenter
 from .vectors import EditVector, IncompatibleVectorError, VectorError, apply_vectors, load_vector, save_vector
 

@@ -1,6 +1,9 @@
-"""Load generators from anywhere: editgan folders, the Hub, rosinality `.pt`, NVIDIA `.pkl`.
+"""Read generator checkpoints on disk: editgan folders, rosinality `.pt`, NVIDIA `.pkl`.
 
-- editgan folder (`config.json` + `model.safetensors`) or Hub repo id: `Generator.from_pretrained`.
+Local files only; `editgan.model.load_generator` resolves shipped names and Hub repo ids
+to a local path first, then calls `read_generator` here.
+
+- editgan folder (`config.json` + `model.safetensors`): `Generator.from_pretrained`.
 - rosinality `stylegan2-pytorch` checkpoint (`.pt`/`.pth`, as in the EditGAN release): read
   with `torch.load(weights_only=True)`, the `g_ema` state dict renamed to ours.
 - NVIDIA `stylegan2-ada-pytorch` network pickle (`.pkl`, as in StyleGAN2-ADA and DragGAN):
@@ -40,10 +43,9 @@ class CheckpointError(ValueError):
 
 
 # ----- dispatch --------------------------------------------------------------------------
-def load_generator(path_or_repo_id: str | Path, revision: str | None = None) -> Generator:
-    """Any supported checkpoint -> our Generator, in eval mode."""
-    s = str(path_or_repo_id)
-    path = Path(s).expanduser()
+def read_generator(path: str | Path) -> Generator:
+    """A checkpoint on disk (editgan folder or its config.json, .pt/.pth, .pkl) -> our Generator, in eval mode."""
+    path = Path(path).expanduser()
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
             raise CheckpointError(f"{path} is a folder without {CONFIG_NAME}; expected {EXPECTED}")
@@ -57,15 +59,13 @@ def load_generator(path_or_repo_id: str | Path, revision: str | None = None) -> 
         if path.name in (CONFIG_NAME, WEIGHTS_NAME):
             return _from_folder(path.parent)
         raise CheckpointError(f"{path}: unknown checkpoint kind {suffix or '(no suffix)'!r}; expected {EXPECTED}")
-    if _REPO_ID.match(s) and not s.startswith((".", "~")) and Path(s).suffix.lower() not in ROSINALITY_SUFFIXES + NVLABS_SUFFIXES:
-        return Generator.from_pretrained(s, revision=revision).eval()
-    raise CheckpointError(f"{s}: no such file or folder; expected {EXPECTED}")
+    raise CheckpointError(f"{path}: no such file or folder; expected {EXPECTED}")
 
 
-def convert_checkpoint(src: str | Path, dst_folder: str | Path, revision: str | None = None) -> Path:
-    """Any supported checkpoint -> an editgan folder (config.json + model.safetensors)."""
-    G = load_generator(src, revision=revision)
-    return G.save_pretrained(dst_folder)
+def looks_like_repo_id(source: str) -> bool:
+    """owner/name that is not a path to a checkpoint file: what a Hub repo id looks like."""
+    return (bool(_REPO_ID.match(source)) and not source.startswith((".", "~"))
+            and Path(source).suffix.lower() not in ROSINALITY_SUFFIXES + NVLABS_SUFFIXES)
 
 
 def _from_folder(folder: Path) -> Generator:

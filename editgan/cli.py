@@ -62,7 +62,7 @@ def cmd_sample(a) -> None:
 
 
 def cmd_convert(a) -> None:
-    from .checkpoints import convert_checkpoint
+    from .model import convert_checkpoint
 
     convert_checkpoint(a.src, a.dst)
     print(f"converted {a.src} -> {a.dst}")
@@ -180,13 +180,12 @@ def cmd_train_default(a) -> None:
 
 
 def cmd_segmenter_train(a) -> None:
-    from .checkpoints import load_generator
-    from .model import resolve
+    from .model import load_generator
     from .labelling import few_shot_config
     from .labels import read_labels_dir
     from .segmenter import train_segmenter
 
-    G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
+    G = load_generator(a.generator)  # a shipped name (faces), folder, checkpoint or Hub id
     data = read_labels_dir(a.labels, G)
     bar, upd = _bar(a.steps, "training segmenter")
     res = train_segmenter(G, data.w_plus, data.labels, data.class_names, data.class_colors,
@@ -200,11 +199,10 @@ def cmd_segmenter_train(a) -> None:
 def cmd_label_propose(a) -> None:
     """Proposed part maps for the next seeds of a labelling project, to correct in any paint program."""
     from . import labelling as lab
-    from .checkpoints import load_generator
     from .labels import write_example
-    from .model import resolve
+    from .model import load_generator
 
-    G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
+    G = load_generator(a.generator)  # a shipped name (faces), folder, checkpoint or Hub id
     names, colors = lab.parse_classes(Path(a.classes).read_text()) if a.classes else (None, None)
     project = lab.open_project(a.labels, G, a.generator, names, colors, k=a.k, truncation=a.truncation)
     if a.assign:
@@ -247,12 +245,11 @@ def cmd_label_propose(a) -> None:
 
 
 def cmd_segmenter_evaluate(a) -> None:
-    from .checkpoints import load_generator
-    from .model import resolve
+    from .model import load_generator
     from .labels import read_labels_dir
     from .segmenter import Segmenter, generator_features, mean_iou
 
-    G = load_generator(resolve(a.generator))  # a shipped name (faces), folder, checkpoint or Hub id
+    G = load_generator(a.generator)  # a shipped name (faces), folder, checkpoint or Hub id
     seg = Segmenter.from_pretrained(a.segmenter)
     data = read_labels_dir(a.labels, G)
     feats = generator_features(G, data.w_plus)
@@ -411,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_label_propose)
 
     try:
-        from .hub import add_cli
+        from .hub_cli import add_cli
     except ImportError:  # pragma: no cover - hub support is part of the package
         add_cli = None
     if add_cli:

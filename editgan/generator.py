@@ -414,13 +414,15 @@ class Generator(nn.Module):
         return folder
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id: str | Path, revision: str | None = None) -> "Generator":
-        """A local folder (config.json + model.safetensors), else a Hugging Face Hub repo id."""
-        folder = Path(path_or_repo_id).expanduser()
-        if not folder.exists():
-            from editgan.hub import download_model
+    def from_pretrained(cls, folder: str | Path) -> "Generator":
+        """A local editgan folder (config.json + model.safetensors).
 
-            folder = Path(download_model(str(path_or_repo_id), revision=revision))
+        For a Hugging Face Hub repo id (or any other source) use `editgan.load_generator`,
+        which downloads the folder first: this class never talks to the Hub.
+        """
+        folder = Path(folder).expanduser()
+        if not folder.exists():
+            raise FileNotFoundError(f"no generator folder at {folder} (for a Hub repo id use editgan.load_generator)")
         if not folder.is_dir():
             raise NotADirectoryError(f"{folder} is a file; a generator is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
         config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME

@@ -1,4 +1,9 @@
-"""An editable model: a generator with its segmentation branch, as the app and CLI use it.
+"""Loading models from anywhere, and the editable model the app and CLI use.
+
+This is the one place that turns a *source* into local files: a shipped domain name
+("faces"), a folder, a checkpoint file, or a Hugging Face Hub repo id (downloaded through
+`editgan.hub`). `editgan.checkpoints` then reads local files only, and the generator
+never imports the Hub.
 
 A model folder holds the generator (`config.json`, `model.safetensors`), optionally its
 segmentation branch (`segmenter.json`, `segmenter.safetensors`) and a model card. The
@@ -12,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_generator
+from .checkpoints import EXPECTED, CheckpointError, looks_like_repo_id, read_generator
 from .generator import Generator
 from .segmenter import CONFIG_NAME as SEGMENTER_CONFIG, Segmenter
 
@@ -31,6 +36,31 @@ def shipped_domains() -> list[str]:
 def resolve(source: str) -> str:
     """A shipped domain name ("faces") -> its folder; anything else unchanged."""
     return str(WEIGHTS_DIR / source) if source in shipped_domains() else source
+
+
+def local_path(source: str | Path, revision: str | None = None) -> Path:
+    """Where a source's files are on disk: shipped name -> weights/<name>, a path as is,
+    a Hub repo id -> its snapshot in the Hub cache (downloaded if needed)."""
+    s = resolve(str(source))
+    path = Path(s).expanduser()
+    if path.exists():
+        return path
+    if looks_like_repo_id(s):
+        from .hub import download_model
+
+        return Path(download_model(s, revision=revision))
+    raise CheckpointError(f"{s}: no such file or folder, and not a Hub repo id; expected {EXPECTED}")
+
+
+def load_generator(source: str | Path, revision: str | None = None) -> Generator:
+    """Any source (shipped name, editgan folder, .pt/.pth, .pkl, Hub repo id) -> our Generator, in eval mode."""
+    return read_generator(local_path(source, revision))
+
+
+def convert_checkpoint(src: str | Path, dst_folder: str | Path, revision: str | None = None) -> Path:
+    """Any source -> an editgan folder (config.json + model.safetensors)."""
+    return load_generator(src, revision=revision).save_pretrained(dst_folder)
+
 
 
 @dataclass
@@ -78,13 +108,9 @@ class EditModel:
 
 def load_model(source: str, revision: str | None = None) -> EditModel:
     """A shipped domain name, a model folder, a checkpoint file or a Hub repo id -> EditModel."""
-    path = resolve(source)
-    G = load_generator(path, revision=revision)
-    folder = Path(path).resolve() if Path(path).is_dir() else None
-    if folder is None and not Path(path).exists():
-        from .hub import download_model
-
-        folder = Path(download_model(path, revision=revision))
+    path = local_path(source, revision)
+    G = read_generator(path)
+    folder = path.resolve() if path.is_dir() else None
     segmenter = Segmenter.from_pretrained(folder) if folder and (folder / SEGMENTER_CONFIG).is_file() else None
     if segmenter is not None:
         features = G.synthesis.feature_channels

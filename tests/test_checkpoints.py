@@ -3,20 +3,14 @@
 import os
 import pickle
 import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from editgan.checkpoints import (
-    CheckpointError,
-    PersistentObject,
-    convert_checkpoint,
-    load_generator,
-    read_network_pickle,
-)
+from editgan.checkpoints import CheckpointError, PersistentObject, read_network_pickle
+from editgan.model import convert_checkpoint, load_generator
 from editgan.generator import Generator
 
 torch.set_num_threads(1)
@@ -186,12 +180,17 @@ def test_dispatch_errors_name_the_path_and_what_was_expected(tmp_path):
         load_generator(tmp_path / "g")
 
 
-def test_repo_ids_go_to_the_hub(tmp_path, monkeypatch):
-    convert_checkpoint(ROSINALITY, tmp_path / "g")
-    monkeypatch.setitem(sys.modules, "editgan.hub",
-                        types.SimpleNamespace(download_model=lambda repo_id, revision=None: str(tmp_path / "g")))
-    G = load_generator("someone/stylegan2-32px", revision="main")
+def test_repo_ids_go_to_the_hub(tmp_path, hub_server):
+    """A converted checkpoint pushed to the loopback Hub loads back by its repo id (real huggingface_hub client)."""
+    from editgan.hub import push_model
+
+    folder = convert_checkpoint(ROSINALITY, tmp_path / "g")
+    push_model(folder, "alice/stylegan2-32px", token="tok-alice")
+    G = load_generator("alice/stylegan2-32px", revision="main")
     assert isinstance(G, Generator) and not G.training and G.resolution == 32
+    assert G.fingerprint() == load_generator(folder).fingerprint()
+    with pytest.raises(CheckpointError, match="no such file or folder, and not a Hub repo id"):
+        load_generator("./missing/stylegan2.pkl")
 
 
 def test_unsupported_or_damaged_nvlabs_layouts_raise_checkpoint_error(monkeypatch):

@@ -1,8 +1,6 @@
 """The generator: shapes, the two exact forms of the modulated conv, gradients, folders."""
 
 import json
-import sys
-import types
 
 import pytest
 import torch
@@ -188,14 +186,9 @@ def test_from_pretrained_names_missing_files(tmp_path):
         Generator.from_pretrained(tmp_path / "h")
 
 
-def test_from_pretrained_goes_to_the_hub_for_repo_ids(tmp_path, monkeypatch):
+def test_from_pretrained_reads_folders_only_and_names_the_hub_loader(tmp_path):
+    """The generator never talks to the Hub: a repo id gets a clear error naming editgan.load_generator."""
     tiny().save_pretrained(tmp_path / "g")
-    calls = []
-
-    def download_model(repo_id, revision=None):
-        calls.append((repo_id, revision))
-        return str(tmp_path / "g")
-
-    monkeypatch.setitem(sys.modules, "editgan.hub", types.SimpleNamespace(download_model=download_model))
-    G = Generator.from_pretrained("someone/faces", revision="v1")
-    assert calls == [("someone/faces", "v1")] and G.fingerprint() == tiny().fingerprint()
+    assert Generator.from_pretrained(tmp_path / "g").fingerprint() == tiny().fingerprint()
+    with pytest.raises(FileNotFoundError, match="editgan.load_generator"):
+        Generator.from_pretrained("someone/faces")
