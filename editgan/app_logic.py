@@ -34,8 +34,10 @@ from .embedding import EmbedConfig, embed, load_image, to_pil
 from .labels import labels_from_png, snap_to_palette
 from .model import EditModel, load_model, shipped_domains
 
-MAX_SLOTS = 8
-MAX_HISTORY = 50  # strength sliders the UI pre-creates
+MAX_SLOTS = 8  # strength sliders the UI pre-creates
+MAX_HISTORY = 50  # steps kept in a session's history (the oldest go first)
+THUMB_SIZE = 96
+COMBINE_MODES = ("sum", "orthogonal")
 DISPLAY_SIZE = 512  # the paint canvas is the part map upscaled to about this many pixels
 STRENGTH_RANGE = (-2.0, 2.0)
 SOFTWARE = "editgan"
@@ -137,16 +139,24 @@ def user_errors(prefix: str = ""):
 # ----- the session --------------------------------------------------------------------------------
 @dataclass
 class Session:
-    """One user's work: the source latent, the edits on it and the vector strengths."""
+    """One user's work: the source latent, the edits on it, the vector strengths and the history.
+
+    `history` lists every step the user took (a sample, an embedding, an edit, a refinement,
+    a slider change): each step is a snapshot of the state after it, and `position` is the
+    step shown now. Undo, redo and "go to step" move `position`; a new action drops the
+    steps after it. The vectors themselves (the slider library) are not part of a step.
+    """
 
     model: str  # key in the model cache
     fingerprint: str
     source: dict  # {"kind": "seed", "seed", "truncation"} or {"kind": "photo", "name", "psnr", "steps"}
     w_src: torch.Tensor  # (num_ws, w_dim) of the sampled or embedded image
     edits: list[dict] = field(default_factory=list)  # {"delta", "kind", "parts", ...}, applied in order
-    history: list[dict] = field(default_factory=list)  # snapshots {"edits", "strengths"} for Undo
     vectors: list[dict] = field(default_factory=list)  # {"name", "vector", "origin"}
     strengths: list[float] = field(default_factory=list)  # one per vector
+    combine_mode: str = "sum"  # how the vectors add up: "sum" or "orthogonal" (editgan.vectors.combine)
+    history: list[dict] = field(default_factory=list)  # steps: {"label", "source", "w_src", "edits", "strengths"}
+    position: int = -1  # the step shown now
 
     def replace(self, **kw) -> "Session":
         return dataclasses.replace(self, **kw)
@@ -170,14 +180,80 @@ class Session:
         from .vectors import apply_vectors
 
         with user_errors("cannot apply the vectors"):
-            return apply_vectors(w, pairs, G)
+            if self.combine_mode == "sum":
+                return apply_vectors(w, pairs, G)
+            return apply_vectors(w, pairs, G, mode=self.combine_mode)
 
-    def pushed(self) -> list[dict]:
-        """The history with the current state on top (at most MAX_HISTORY entries)."""
-        return (self.history + [self.snapshot()])[-MAX_HISTORY:]
+    def strength_of(self) -> dict[str, float]:
+        return {v["name"]: float(s) for v, s in zip(self.vectors, self.strengths)}
 
-    def snapshot(self) -> dict:
-        return {"edits": list(self.edits), "strengths": list(self.strengths), "source": self.source, "w_src": self.w_src}
+
+# ----- history ------------------------------------------------------------------------------------
+def snapshot(session: Session, label: str, kind: str) -> dict:
+    """The state a step returns to (strengths by vector name, so a later vector list still fits)."""
+    return {"label": label, "kind": kind, "source": session.source, "w_src": session.w_src,
+            "edits": list(session.edits), "strengths": session.strength_of()}
+
+
+def commit(session: Session, label: str, kind: str, key=None) -> Session:
+    """`session` (the state after an action) as a new step after the one shown; later steps are dropped.
+
+    A step with the same `key` as the one shown replaces it instead: dragging one slider is
+    one step, not one per move of the drag.
+    """
+    kept = session.history[: session.position + 1]
+    if key is not None and kept and kept[-1].get("key") == key:
+        kept = kept[:-1]
+    step = {**snapshot(session, label, kind), "key": key}
+    history = (kept + [step])[-MAX_HISTORY:]
+    return session.replace(history=history, position=len(history) - 1)
+
+
+def goto_step(session: Session, index) -> Session:
+    """The state of step `index` of the history (0 = the first); the history itself is kept (redo)."""
+    try:
+        index = int(index)
+    except (TypeError, ValueError):
+        raise AppError(f"a history step is a whole number, got {index!r}") from None
+    if not 0 <= index < len(session.history):
+        raise AppError(f"there is no step {index}: the history has steps 0 to {len(session.history) - 1}")
+    step = session.history[index]
+    strengths = [step["strengths"].get(v["name"], 0.0) for v in session.vectors]
+    return session.replace(source=step["source"], w_src=step["w_src"], edits=list(step["edits"]),
+                           strengths=strengths, position=index)
+
+
+def undo(session: Session) -> Session:
+    if session.position <= 0:
+        raise AppError("nothing to undo")
+    return goto_step(session, session.position - 1)
+
+
+def redo(session: Session) -> Session:
+    if session.position >= len(session.history) - 1:
+        raise AppError("nothing to redo")
+    return goto_step(session, session.position + 1)
+
+
+def history_table(session: Session) -> list[dict]:
+    """The steps: index, what was done, and which one is shown now."""
+    return [{"step": i, "label": s["label"], "kind": s["kind"], "current": i == session.position}
+            for i, s in enumerate(session.history)]
+
+
+@torch.no_grad()
+def history_thumbnails(session: Session, size: int = THUMB_SIZE) -> list[tuple[Image.Image, str]]:
+    """(thumbnail, caption) per step; each step's picture is drawn once and kept with the step."""
+    model = model_of(session)
+    out = []
+    for i, step in enumerate(session.history):
+        if "thumb" not in step:
+            state = goto_step(session, i)
+            step["thumb"] = to_pil(render_image(state)).resize((size, size), Image.BILINEAR)
+        mark = "▶ " if i == session.position else ""
+        out.append((step["thumb"], f"{mark}{i}: {step['label']}"))
+    del model
+    return out
 
 
 def fingerprint(model: EditModel) -> str:
@@ -229,20 +305,22 @@ def new_session(model_key: str, seed: int = 0, truncation: float = 0.7) -> Sessi
     seed, truncation = check_seed(seed, truncation)
     model = get_model(model_key)
     vectors, _ = local_vectors(model_key)
-    return Session(
+    session = Session(
         model=model_key, fingerprint=fingerprint(model),
         source={"kind": "seed", "seed": seed, "truncation": truncation},
         w_src=w_from_seed(model, seed, truncation),
         vectors=vectors, strengths=[0.0] * len(vectors),
     )
+    return commit(session, f"seed {seed} (truncation {truncation:g})", "sample")
 
 
 def sample(session: Session, seed, truncation) -> Session:
     """A new image from a seed; the edits are dropped (Undo brings them back), vectors and strengths kept."""
     seed, truncation = check_seed(seed, truncation)
     model = model_of(session)
-    return session.replace(source={"kind": "seed", "seed": seed, "truncation": truncation},
-                           w_src=w_from_seed(model, seed, truncation), edits=[], history=session.pushed())
+    new = session.replace(source={"kind": "seed", "seed": seed, "truncation": truncation},
+                          w_src=w_from_seed(model, seed, truncation), edits=[])
+    return commit(new, f"seed {seed} (truncation {truncation:g})", "sample")
 
 
 @torch.no_grad()
@@ -442,18 +520,8 @@ def run_edit(session: Session, target: torch.Tensor, steps: int = 100, progress:
     entry = {"kind": "part-map edit", "delta": res.delta.detach().cpu(), "parts": parts,
              "pixels": int((before != target).sum()), "steps": res.steps, "reached": bool(res.reached),
              "accuracy": round(float(last.get("accuracy", 0.0)), 4)}
-    new = session.replace(history=session.pushed(), edits=session.edits + [entry])
+    new = commit(session.replace(edits=session.edits + [entry]), f"edit: {', '.join(parts) or 'parts'}", "edit")
     return new, {k: v for k, v in entry.items() if k != "delta"}
-
-
-def undo(session: Session) -> Session:
-    if not session.history:
-        raise AppError("nothing to undo")
-    snap = session.history[-1]
-    strengths = list(snap["strengths"])[: len(session.vectors)]
-    strengths += [0.0] * (len(session.vectors) - len(strengths))
-    return session.replace(edits=list(snap["edits"]), strengths=strengths, source=snap["source"],
-                           w_src=snap["w_src"], history=session.history[:-1])
 
 
 def set_strengths(session: Session, values: Sequence) -> Session:
@@ -468,7 +536,20 @@ def set_strengths(session: Session, values: Sequence) -> Session:
         if not np.isfinite(v):
             raise AppError(f"a strength must be finite, got {v}")
         out.append(min(max(v, STRENGTH_RANGE[0]), STRENGTH_RANGE[1]))
-    return session.replace(strengths=out)
+    changed = tuple(v["name"] for v, old, s in zip(session.vectors, session.strengths, out) if old != s)
+    if not changed:
+        return session
+    new = session.replace(strengths=out)
+    label = ", ".join(f"{v['name']} {s:+.1f}" for v, s in zip(session.vectors, out) if s != 0) or "all at 0"
+    return commit(new, f"vectors: {label}", "strengths", key=("strengths", changed))
+
+
+def set_combine_mode(session: Session, mode) -> Session:
+    """How the vectors combine: "sum" (each adds its offset) or "orthogonal" (each keeps off the ones before it)."""
+    mode = (mode or "sum").strip().lower() if isinstance(mode, str) else mode
+    if mode not in COMBINE_MODES:
+        raise AppError(f"the combination mode is one of {', '.join(COMBINE_MODES)}, got {mode!r}")
+    return session.replace(combine_mode=mode)
 
 
 def refine_vectors(session: Session, steps: int = 20, progress: Callable | None = None) -> tuple[Session, dict]:
@@ -492,8 +573,8 @@ def refine_vectors(session: Session, steps: int = 20, progress: Callable | None 
         res = refine(model.G, model.segmenter, w, w_vec - w, parts, steps=steps, progress=progress)
     entry = {"kind": "refined vectors", "delta": (res.w_plus.detach() - w).cpu(), "parts": parts, "steps": res.steps,
              "vectors": [{"name": v.name, "strength": s} for v, s in pairs]}
-    new = session.replace(history=session.pushed(), edits=session.edits + [entry],
-                          strengths=[0.0] * len(session.vectors))
+    new = commit(session.replace(edits=session.edits + [entry], strengths=[0.0] * len(session.vectors)),
+                 "refine: " + ", ".join(f"{v.name} {s:+.1f}" for v, s in pairs), "refine")
     return new, {k: v for k, v in entry.items() if k != "delta"}
 
 
@@ -515,8 +596,8 @@ def embed_photo(session: Session, path, steps: int = 200, progress: Callable | N
     with user_errors("cannot embed"):
         res = embed(model.G, target.to(device_of(model)), EmbedConfig(steps=steps), progress=progress)
     report = {"name": Path(str(path)).name, "psnr": round(res.psnr, 2), "steps": steps}
-    new = session.replace(source={"kind": "photo", **report}, w_src=res.w_plus.detach().cpu(), edits=[],
-                          history=session.pushed())
+    new = commit(session.replace(source={"kind": "photo", **report}, w_src=res.w_plus.detach().cpu(), edits=[]),
+                 f"embed {report['name']}", "embed")
     return new, report, target
 
 
