@@ -25,7 +25,7 @@ import gradio as gr
 from editgan import app_logic as L
 from editgan.model import EditModel, shipped_domains
 from editgan.ui import edit_tab, label_tab, vectors_tab
-from editgan.ui.common import CSS, HEAVY, HEAVY_LIMIT, PRIVATE, safe
+from editgan.ui.common import CSS, HEAVY, HEAVY_LIMIT, MAX_UPLOAD, PRIVATE, safe
 
 log = logging.getLogger("editgan.app")
 INTRO = ("# editgan\nPaint the part map of an image; editgan finds the latent edit that draws it "
@@ -39,7 +39,7 @@ def initial_session(model: str | EditModel | None, vectors_dir, seed: int, trunc
         key = L.register_model(model, vectors_dir=vectors_dir)
     else:
         key = (model or os.environ.get("EDITGAN_MODEL") or "faces").strip()
-        L.get_model(key)
+        L.trust_model(key)
         if vectors_dir is not None:
             L.set_vectors_dir(key, vectors_dir)
     return L.new_session(key, seed, truncation)
@@ -99,7 +99,7 @@ def main(argv=None) -> None:
     log.setLevel(logging.INFO)
     demo = build_demo(a.model)
     demo.queue(default_concurrency_limit=HEAVY_LIMIT).launch(server_name=a.host, server_port=a.port, share=a.share,
-                                                             css=CSS, max_file_size="20mb")
+                                                             css=CSS, max_file_size=MAX_UPLOAD)
 
 
 if __name__ == "__main__":

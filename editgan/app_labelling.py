@@ -10,13 +10,14 @@ project folder at once (`editgan.labelling`), so a closed browser loses nothing:
 the same project name again.
 
 Projects live under the labels root, `$EDITGAN_LABELS_DIR` or `./labels`; a project is
-named, never a path, so a public demo cannot be made to write elsewhere.
+named, never a path, so a public demo cannot be made to write elsewhere. On a public demo
+each visitor's projects live in their own folder (`users/<session>/`): two visitors who pick
+the same name never share a project, and a project lasts as long as the visitor's session.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,7 +27,8 @@ import torch
 from PIL import Image
 
 from . import labelling as lab
-from .app_logic import AppError, Session, blend_picture, check_repo_id, get_model, labels_from_editor, legend_html, user_errors
+from .app_logic import (AppError, Session, blend_picture, check_repo_id, get_model, inside, is_public, labels_from_editor,
+                        labels_root, legend_html, user_errors, user_root)
 from .embedding import to_pil
 from .segmenter import Segmenter
 
@@ -34,15 +36,19 @@ MAX_CLUSTERS = lab.MAX_CLUSTERS
 MAX_TRAIN_STEPS = 3000
 
 
-def labels_root() -> Path:
-    return Path(os.environ.get("EDITGAN_LABELS_DIR", "labels"))
+def project_folder(name: str, namespace: str | None = None) -> Path:
+    """The folder of a project name: under the labels root, or on a public demo under the visitor's own folder.
 
-
-def project_folder(name: str) -> Path:
+    Names are never paths; a folder that a symlink leads out of the root is refused.
+    """
     name = (name or "").strip()
     if not lab.NAME_RE.match(name):
         raise AppError("a project name is 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
-    return labels_root() / name
+    root = user_root(namespace) if is_public() else labels_root()
+    folder = root / name
+    if folder.is_symlink() or (folder.exists() and not inside(folder, root)):
+        raise AppError(f"the project {name!r} is a link out of the labels folder: it is not opened")
+    return folder
 
 
 @dataclass
@@ -79,9 +85,13 @@ def default_classes(session: Session) -> str:
     return "background #000000\nobject #ffb300"
 
 
-def open_project(session: Session, name: str, classes: str, k: int, truncation: float, target: int) -> LabelState:
-    """Start a project for the session's generator, or open it again as it was (`set_classes` changes classes)."""
-    folder = project_folder(name)
+def open_project(session: Session, name: str, classes: str, k: int, truncation: float, target: int,
+                 namespace: str | None = None) -> LabelState:
+    """Start a project for the session's generator, or open it again as it was (`set_classes` changes classes).
+
+    `namespace`: the visitor's session on a public demo, whose projects are their own.
+    """
+    folder = project_folder(name, namespace)
     G = get_model(session.model).G
     existing = (folder / lab.PROJECT_FILE).is_file()
     with user_errors("bad classes"):

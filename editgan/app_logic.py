@@ -30,7 +30,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .editor import EditConfig, edit, painted_classes, refine
-from .embedding import EmbedConfig, embed, load_image, to_pil
+from .embedding import EmbedConfig, embed, load_image, open_image, to_pil
 from .labels import labels_from_png, snap_to_palette
 from .model import EditModel, load_model, shipped_domains
 
@@ -55,6 +55,7 @@ class Cancelled(Exception):
 # ----- the shared model cache (models only; no user data) -------------------------------------
 _MODELS: dict[str, EditModel] = {}
 _VECTOR_DIRS: dict[str, Path] = {}
+_TRUSTED: set[str] = set()  # model keys the app's operator chose (public callers may use them)
 _MODELS_LOCK = threading.Lock()
 MAX_CACHED_MODELS = 4
 
@@ -64,6 +65,7 @@ def register_model(model: EditModel, key: str | None = None, vectors_dir: str | 
     key = key or model.source or model.fingerprint
     with _MODELS_LOCK:
         _MODELS[key] = model
+        _TRUSTED.add(key)
         if vectors_dir is not None:
             _VECTOR_DIRS[key] = Path(vectors_dir)
     return key
@@ -75,15 +77,21 @@ def set_vectors_dir(key: str, folder: str | Path) -> None:
         _VECTOR_DIRS[key] = Path(folder)
 
 
-def get_model(source: str) -> EditModel:
-    """A model from the cache, loading it (shipped name, folder, checkpoint, Hub repo id) if needed."""
+def get_model(source: str, namespace: str | None = None, check: bool = False) -> EditModel:
+    """A model from the cache, loading it (shipped name, folder, checkpoint, Hub repo id) if needed.
+
+    `check`: the source comes from a caller (the model picker). On a public demo it must pass
+    `check_source_allowed`, even when another visitor loaded it before; the model the app
+    started on (its operator's choice) is always allowed.
+    """
     source = (source or "").strip()
     if not source:
         raise AppError("give a model: a shipped domain (" + ", ".join(shipped_domains()) + "), a model folder or a Hub repo id")
+    if check and source not in _TRUSTED:
+        check_source_allowed(source, namespace)
     with _MODELS_LOCK:
         if source in _MODELS:
             return _MODELS[source]
-    check_source_allowed(source)
     with user_errors(f"cannot load the model {source!r}"):
         model = load_model(source)
     device = "cuda" if torch.cuda.is_available() and os.environ.get("EDITGAN_DEVICE", "auto") != "cpu" else "cpu"
@@ -92,8 +100,15 @@ def get_model(source: str) -> EditModel:
             module.eval().requires_grad_(False).to(device)  # edits need gradients to dW+ only
     with _MODELS_LOCK:
         while len(_MODELS) >= MAX_CACHED_MODELS:
-            _MODELS.pop(next(iter(_MODELS)))
+            _MODELS.pop(next(k for k in _MODELS if k != source))
         _MODELS[source] = model
+    return model
+
+
+def trust_model(key: str) -> EditModel:
+    """Load the app's own model (the operator's choice); public callers may then pick it too."""
+    model = get_model(key)
+    _TRUSTED.add(key)
     return model
 
 
@@ -103,19 +118,38 @@ def is_public() -> bool:
     return flag == "1" if flag in ("0", "1") else bool(os.environ.get("SPACE_ID"))
 
 
-def check_source_allowed(source: str) -> None:
-    """On a public demo, models come only from the shipped ones, Hub repo ids and the labelling tab's folders."""
+def labels_root() -> Path:
+    """Where labelling projects live: $EDITGAN_LABELS_DIR or ./labels."""
+    return Path(os.environ.get("EDITGAN_LABELS_DIR", "labels"))
+
+
+def user_root(namespace: str | None) -> Path:
+    """On a public demo, one visitor's own folder for what they make (labelling projects, vectors).
+
+    `namespace` is the visitor's Gradio session hash: two visitors never share a folder.
+    """
+    if not namespace or not re.match(r"^[A-Za-z0-9_-]{1,128}$", str(namespace)):
+        raise AppError("this public demo keeps each visitor's files apart, but this request has no session")
+    return labels_root() / "users" / str(namespace)
+
+
+def inside(folder: Path, root: Path) -> bool:
+    """`folder` lies under `root` once every symlink on the way is followed."""
+    return folder.resolve().is_relative_to(root.resolve())
+
+
+def check_source_allowed(source: str, namespace: str | None = None) -> None:
+    """On a public demo, models come only from the shipped ones, Hub repo ids and the visitor's own labelling folders."""
     if not is_public() or source in shipped_domains():
         return
     path = Path(source)
-    labels = Path(os.environ.get("EDITGAN_LABELS_DIR", "labels")).resolve()
     if path.exists():
-        if path.resolve().is_relative_to(labels):
+        if namespace and inside(path, user_root(namespace)):
             return
     elif re.match(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$", source) and ".." not in source:
         return
     raise AppError("this public demo loads only its shipped models (" + ", ".join(shipped_domains()) +
-                   "), Hub repo ids (user/name) and models saved by its labelling tab")
+                   "), Hub repo ids (user/name) and models saved by your own labelling tab")
 
 
 def vectors_dir(key: str) -> Path:
@@ -300,10 +334,14 @@ def check_seed(seed, truncation) -> tuple[int, float]:
     return seed, truncation
 
 
-def new_session(model_key: str, seed: int = 0, truncation: float = 0.7) -> Session:
-    """A fresh session on a model: seed's image, the model's local compatible vectors at strength 0."""
+def new_session(model_key: str, seed: int = 0, truncation: float = 0.7, namespace: str | None = None,
+                check: bool = False) -> Session:
+    """A fresh session on a model: seed's image, the model's local compatible vectors at strength 0.
+
+    `check` and `namespace`: the model was named by a caller (see `get_model`).
+    """
     seed, truncation = check_seed(seed, truncation)
-    model = get_model(model_key)
+    model = get_model(model_key, namespace, check=check)
     vectors, _ = local_vectors(model_key)
     session = Session(
         model=model_key, fingerprint=fingerprint(model),
@@ -445,12 +483,8 @@ def labels_from_file(path, palette: torch.Tensor, resolution: int) -> torch.Tens
     """A part map picture in the model's class colours (any square size) -> (R, R) labels."""
     if path is None:
         raise AppError("give a part-map picture (a PNG in the model's class colours)")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = im.convert("RGBA")
-    except (OSError, Image.DecompressionBombError) as e:
-        raise AppError(f"cannot read the part map as an image: {e}") from e
+    with user_errors("cannot read the part map as an image"):
+        im = open_image(path, "a part map").convert("RGBA")
     arr = np.asarray(im)
     if (arr[..., 3] < 128).any():  # transparent pixels: no label there
         raise AppError("the part map has transparent pixels: give a complete part map in the class colours")
@@ -687,19 +721,25 @@ def make_vector(session: Session, name: str, description: str = ""):
                           default_strength=1.0, method=method)
 
 
-def save_session_vector(session: Session, name: str, description: str = "", overwrite: bool = False) -> tuple[Session, Path]:
-    """Save the last edit as a vector in the model's vectors folder; it gets a slider at strength 0."""
+def save_session_vector(session: Session, name: str, description: str = "", overwrite: bool = False,
+                        namespace: str | None = None) -> tuple[Session, Path]:
+    """Save the last edit as a vector in the model's vectors folder; it gets a slider at strength 0.
+
+    On a public demo the vector goes to the visitor's own folder instead (`user_root`): the
+    model's shared folder stays as shipped, and visitors never see each other's vectors.
+    """
     from .vectors import save_vector
 
     vec = make_vector(session, name, description)
-    folder = vectors_dir(session.model)
+    public = is_public()
+    folder = user_root(namespace) / "vectors" / session.fingerprint if public else vectors_dir(session.model)
     path = folder / f"{vec.name}.safetensors"
     if path.exists() and not overwrite:
         raise AppError(f"a vector named {vec.name!r} exists already: choose another name")
     with user_errors("cannot save the vector"):
         folder.mkdir(parents=True, exist_ok=True)
         save_vector(vec, path)
-    return add_vector(session, vec, "local"), path
+    return add_vector(session, vec, "yours" if public else "local"), path
 
 
 def push_vector(path: Path, repo_id: str, token: str | None, private: bool = False) -> str:

@@ -30,21 +30,44 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, image).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)
-        arr = (arr / max(arr.max(), 1) * 255).astype(np.uint8)
+        arr = np.clip(arr / max(arr.max(), 1) * 255, 0, 255).astype(np.uint8)
         return Image.fromarray(arr).convert("RGB")
     return image.convert("RGB")
+
+
+MAX_PIXELS = 50_000_000  # larger images are refused before they are decoded (8000 x 6000 is 48 MP)
+
+
+def check_size(image: Image.Image, source="the image") -> None:
+    """Refuse an image larger than MAX_PIXELS from its header alone (no memory is spent on it)."""
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{source} is {w} x {h} pixels ({w * h / 1e6:.0f} MP); the limit is "
+                         f"{MAX_PIXELS / 1e6:.0f} MP: downscale it first")
+
+
+def open_image(path, what: str = "an image") -> Image.Image:
+    """A file as a decoded PIL image (first frame of an animation), size-checked before decoding."""
+    try:
+        image = Image.open(path)
+        check_size(image, f"{Path(str(path)).name}")
+        image.load()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{Path(str(path)).name} is too large to decode safely ({e}); the limit is "
+                         f"{MAX_PIXELS / 1e6:.0f} MP") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"cannot read {path} as {what}: {e}") from e
+    return image
 
 
 def load_image(source, resolution: int) -> torch.Tensor:
     """A path, PIL image or uint8 array -> (3, R, R) float tensor in [-1, 1], centre-cropped to a square."""
     if isinstance(source, (str, Path)):
-        try:
-            image = Image.open(source)
-            image.load()
-        except (UnidentifiedImageError, OSError) as e:
-            raise ImageError(f"cannot read {source} as an image: {e}") from e
+        image = open_image(source)
     elif isinstance(source, np.ndarray):
         if source.ndim not in (2, 3) or source.size == 0:
             raise ImageError(f"an image array must be HxW or HxWxC, got shape {source.shape}")
@@ -55,6 +78,7 @@ def load_image(source, resolution: int) -> torch.Tensor:
         raise ImageError(f"expected an image path, PIL image or array, got {type(source).__name__}")
     if min(image.size) < 1:
         raise ImageError("the image is empty")
+    check_size(image)
     image = to_rgb(image)
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2

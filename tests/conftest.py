@@ -84,13 +84,15 @@ def hub_server(tmp_path, monkeypatch):
 
 
 def serve(demo) -> str:
-    """Launch a Gradio app in this process on a free loopback port (with the app's CSS); returns its URL."""
+    """Launch a Gradio app in this process on a free loopback port (the app's CSS, queue and upload limit); returns its URL."""
     import app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, css=app.CSS)
+    demo.queue(default_concurrency_limit=app.HEAVY_LIMIT).launch(  # as app.main launches it
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, css=app.CSS,
+        max_file_size=app.MAX_UPLOAD)
     return f"http://127.0.0.1:{port}/"
 
 

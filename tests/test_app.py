@@ -8,7 +8,6 @@ The app runs in-process on 127.0.0.1 on the tiny model (conftest's `tiny_model`:
 from __future__ import annotations
 
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -401,16 +400,20 @@ def test_push_list_and_pull_through_the_hub(client, app_url, tiny_model, tmp_pat
         other.predict("not a repo", api_name="/list_hub")
 
 
-def test_a_hub_vector_for_another_model_is_refused(client, tiny_model, monkeypatch):
-    """What the app does with editgan.hub's answers (faked here): incompatible vectors are refused."""
-    from editgan.vectors import IncompatibleVectorError
+def test_a_hub_vector_for_another_model_is_refused(client, tmp_path, hub_server):
+    """A vector on the (loopback) Hub made for another model: listed as not compatible, refused on pull."""
+    from editgan.generator import Generator, GeneratorConfig
+    from editgan.hub import push_vectors
+    from editgan.vectors import EditVector, save_vector
 
-    def pull_vector(repo_id, name, revision=None, G=None):
-        raise IncompatibleVectorError(f"edit vector {name!r} was made for model 0123, but this model is abcd")
-
-    monkeypatch.setitem(sys.modules, "editgan.hub", types.SimpleNamespace(pull_vector=pull_vector))
-    with pytest.raises(Exception, match="made for model 0123"):
-        client.predict("someone/vectors", "alien", api_name="/pull_vector")
+    torch.manual_seed(321)
+    other = Generator(GeneratorConfig(resolution=32, z_dim=16, w_dim=32, mapping_layers=2, channels=(32, 32, 16, 16)))
+    vec = EditVector(delta=torch.randn(other.num_ws, other.w_dim), name="alien", model_fingerprint=other.fingerprint())
+    push_vectors([str(save_vector(vec, tmp_path / "alien.safetensors"))], "alice/alien-vectors", token="tok-alice")
+    rows, _ = client.predict("alice/alien-vectors", api_name="/list_hub")
+    assert [(r["name"], r["compatible"]) for r in rows] == [("alien", False)]
+    with pytest.raises(Exception, match=f"made for model {other.fingerprint()}"):
+        client.predict("alice/alien-vectors", "alien", api_name="/pull_vector")
 
 
 def test_model_picker(client, tiny_model, tmp_path):
@@ -458,10 +461,13 @@ def test_a_public_demo_loads_no_local_paths(monkeypatch, tmp_path):
     monkeypatch.setenv("EDITGAN_LABELS_DIR", str(tmp_path / "labels"))
     for source in ["/etc", "../weights/faces", str(tmp_path), "weights/faces/model.safetensors"]:
         with pytest.raises(L.AppError, match="public demo"):
-            L.get_model(source)
+            L.get_model(source, "alice", check=True)
     L.check_source_allowed("faces")
     L.check_source_allowed("someone/editgan-cars")  # a Hub repo id is fine
-    (tmp_path / "labels" / "p" / "model").mkdir(parents=True)
-    L.check_source_allowed(str(tmp_path / "labels" / "p" / "model"))  # saved by the labelling tab
+    mine = tmp_path / "labels" / "users" / "alice" / "p" / "model"
+    mine.mkdir(parents=True)
+    L.check_source_allowed(str(mine), "alice")  # saved by alice's own labelling tab
+    with pytest.raises(L.AppError, match="public demo"):
+        L.check_source_allowed(str(mine), "bob")  # not bob's
     monkeypatch.setenv("EDITGAN_PUBLIC", "0")
     L.check_source_allowed("/etc")  # locally, any folder or checkpoint

@@ -29,6 +29,7 @@ except ImportError:
 
 HEAVY_LIMIT = int(os.environ.get("EDITGAN_HEAVY_CONCURRENCY", "2"))  # edits, embeddings, refinements at once
 PREVIEW_EVERY_S = 0.5
+MAX_UPLOAD = os.environ.get("EDITGAN_MAX_UPLOAD", "20mb")  # larger uploads are refused before they reach a handler
 CSS = """
 .editgan-pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
 .editgan-legend-item { white-space: nowrap; font-size: 0.9em; }

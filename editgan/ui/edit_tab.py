@@ -169,9 +169,9 @@ def wire(ui: dict, st) -> dict:
 
     # --- model ---
     @safe
-    def load_model(session, source, seed_v, trunc_v, opacity_v):
+    def load_model(session, source, seed_v, trunc_v, opacity_v, request: gr.Request):
         """Load a model (shipped domain, folder, checkpoint or Hub repo id) and sample a seed on it."""
-        session = L.new_session((source or "").strip(), seed_v, trunc_v)
+        session = L.new_session((source or "").strip(), seed_v, trunc_v, namespace=request.session_hash, check=True)
         m = L.model_of(session)
         out = list(view(session, opacity_v))
         out[4] = editor_component(session, opacity_v)

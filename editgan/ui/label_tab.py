@@ -96,9 +96,9 @@ def wire(ui: dict, st) -> tuple:
     view_out = [ls, ui["status"], ui["editor"], ui["clusters_img"], ui["legend"], *ui["dropdowns"], ui["classes"]]
 
     @safe
-    def label_open(session, name, classes, k, truncation, target):
+    def label_open(session, name, classes, k, truncation, target, request: gr.Request):
         """Start a labelling project for the loaded model's generator, or open it again (nothing is lost)."""
-        return label_view(AL.open_project(session, name, classes, k, truncation, target))
+        return label_view(AL.open_project(session, name, classes, k, truncation, target, namespace=request.session_hash))
 
     ui["open"].click(label_open, [st, ui["name"], ui["classes"], ui["k"], ui["truncation"], ui["target"]], view_out,
                      api_name="label_open", **HEAVY)

@@ -64,12 +64,15 @@ def wire(ui: dict, st, refresh_slots, slot_out: list) -> None:
     then_sliders(ui["reload"].click(reload_vectors, [st], [st, ui["table"]], api_name="refresh_vectors", **LIGHT))
 
     @safe
-    def save_vector(session, name, description, push, repo_id, token, private_repo):
+    def save_vector(session, name, description, push, repo_id, token, private_repo, request: gr.Request):
         """Save the last edit as a vector (and optionally push it to a Hub repo)."""
-        session, path = L.save_session_vector(session, name, description)
-        msg = f"Saved **{path.stem}** to `{path}`."
+        session, path = L.save_session_vector(session, name, description, namespace=request.session_hash)
+        msg = f"Saved **{path.stem}**" + ("." if L.is_public() else f" to `{path}`.")
         if push:
-            where = L.push_vector(path, repo_id, token, private_repo)
+            try:
+                where = L.push_vector(path, repo_id, token, private_repo)
+            except L.AppError as e:
+                raise L.AppError(f"saved {path.stem!r} here (press Reload local vectors to use it), but {e}") from e
             msg += f" Pushed to {where}."
         return session, msg
 
