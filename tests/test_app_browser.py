@@ -205,6 +205,19 @@ def test_paint_edit_and_slide(page, setup, tmp_path):
     if len(shots) > 1:
         (ROOT / "docs" / "app-painted.png").unlink(missing_ok=True)  # docs keeps one picture
 
+    # the history: a thumbnail per step (sample, edit, slider); clicking the first shows the unedited image
+    page.wait_for_function("() => document.querySelectorAll('#history .thumbnail-item').length >= 3", timeout=30_000)
+    page.locator("#history .thumbnail-item").first.click()
+    page.wait_for_function("() => document.querySelector('#info').innerText.includes('0 edit')", timeout=30_000)
+    time.sleep(1.0)  # a slider event of the drag may still be landing; the last image is the step's
+    _, back = read_image(page, "#after")
+    assert np.abs(back - before).max() < 1.5 / 255
+    page.click("#redo-btn")
+    page.wait_for_function("() => document.querySelector('#info').innerText.includes('1 edit')", timeout=30_000)
+    time.sleep(1.0)
+    _, edited_again = read_image(page, "#after")
+    assert np.abs(edited_again - after).max() < 1.5 / 255
+
 
 def test_label_assign_a_cluster_paint_a_correction_and_train(page, setup, labels_root, tmp_path):
     """The labelling tab: open a project, give cluster 0 a class, paint a correction, save, train."""
