@@ -94,9 +94,33 @@ def test_provenance_and_png_info(G16):
     meta = meta_of(G16, [(a, 1.5)])
     assert meta["vectors"] == [{"name": "a", "strength": 1.5, "parts": ["mouth"], "model_fingerprint": G16.fingerprint()}]
     assert meta["part_map_edits"] == [{"kind": "edit", "parts": ["mouth"]}] and meta["sweep"]["values"] == [-1.0, 0.0, 1.0]
-    info = png_info(meta)
-    keys = [chunk[1].decode() if isinstance(chunk[1], bytes) else chunk[1] for chunk in info.chunks]
-    assert any(k.startswith("Software") for k in keys) and any(k.startswith("Description") for k in keys)
+
+
+
+def test_png_info_writes_the_chunks_of_the_app_export(tmp_path, tiny_model):
+    """png_info gives the text chunks app_logic.export_png writes (Software, Description, editgan)."""
+    from editgan import app_logic as L
+
+    (tmp_path / "no-vectors").mkdir()
+    key = L.register_model(tiny_model, "tiny-disclosure", vectors_dir=tmp_path / "no-vectors")
+    session = L.new_session(key, seed=3)
+    vec = vec_for(tiny_model.G)
+    session = L.add_vector(session, vec, "local")
+    session = L.set_strengths(session, [1.25])
+    app_text = L.read_png_metadata(L.export_png(session, tmp_path / "app.png"))["text"]
+    model = L.model_of(session)
+    meta = provenance(model.name, model.fingerprint, session.source, session.edits, session.active_vectors())
+    Image.new("RGB", (4, 4)).save(tmp_path / "mine.png", pnginfo=png_info(meta))
+    mine = L.read_png_metadata(tmp_path / "mine.png")["text"]
+    assert set(mine) == set(app_text) == {"Software", "Description", "editgan"}
+    assert mine["Software"] == app_text["Software"] and mine["Description"] == app_text["Description"]
+    drop = lambda d: {k: v for k, v in json.loads(d).items() if k != "created"}
+    assert drop(mine["editgan"]) == drop(app_text["editgan"])
+
+
+def vec_for(G) -> EditVector:
+    return EditVector(delta=0.3 * torch.randn(G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(4)),
+                      name="more", model_fingerprint=G.fingerprint(), parts=["high"])
 
 
 def test_gif_has_n_frames_and_the_disclosure(G16, tmp_path):
