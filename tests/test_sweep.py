@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_G
 from editgan.disclosure import png_info, provenance
 from editgan.embedding import to_pil
 from editgan.generator import Generator, GeneratorConfig
