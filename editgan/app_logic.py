@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import json
 import os
 import re
@@ -27,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from .editor import EditConfig, edit, painted_classes, refine
 from .embedding import EmbedConfig, embed, load_image, open_image, to_pil
+from . import disclosure
 from .labels import labels_from_png, snap_to_palette
 from .model import EditModel, load_model, shipped_domains
 
@@ -40,7 +39,6 @@ THUMB_SIZE = 96
 COMBINE_MODES = ("sum", "orthogonal")
 DISPLAY_SIZE = 512  # the paint canvas is the part map upscaled to about this many pixels
 STRENGTH_RANGE = (-2.0, 2.0)
-SOFTWARE = "editgan"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -214,8 +212,6 @@ class Session:
         from .vectors import apply_vectors
 
         with user_errors("cannot apply the vectors"):
-            if self.combine_mode == "sum":
-                return apply_vectors(w, pairs, G)
             return apply_vectors(w, pairs, G, mode=self.combine_mode)
 
     def strength_of(self) -> dict[str, float]:
@@ -808,42 +804,51 @@ def slot_specs(session: Session, slots: int = MAX_SLOTS) -> list[dict]:
 
 
 # ----- export -------------------------------------------------------------------------------------------
-def provenance(session: Session) -> dict:
-    """What was done to the image: written into the exported PNG (edited images are disclosed)."""
+def provenance(session: Session, extra: dict | None = None) -> dict:
+    """What was done to the image: written into exported files (edited images are disclosed)."""
     model = model_of(session)
-    edits = []
-    for e in session.edits:
-        edits.append({k: v for k, v in e.items() if k != "delta"})
-    return {
-        "edited_with": SOFTWARE,
-        "notice": "This image was generated and edited with a generative model (editgan, StyleGAN2 + EditGAN).",
-        "model": model.name,
-        "model_fingerprint": model.fingerprint,
-        "source": session.source,
-        "part_map_edits": edits,
-        "vectors": [{"name": v.name, "strength": s, "parts": list(v.parts or []), "model_fingerprint": v.model_fingerprint}
-                    for v, s in session.active_vectors()],
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    extra = {"combination": session.combine_mode, **(extra or {})}
+    return disclosure.provenance(model.name, model.fingerprint, session.source, session.edits,
+                                 session.active_vectors(), extra)
 
 
 def export_png(session: Session, path: str | Path) -> Path:
     """The image the user sees as a PNG whose text chunks say it was made and edited with editgan."""
     image, _ = render(session)
-    meta = provenance(session)
-    info = PngInfo()
-    info.add_text("Software", SOFTWARE)
-    summary = [f"Generated with editgan from {meta['model']} (fingerprint {meta['model_fingerprint']})"]
-    if meta["part_map_edits"]:
-        summary.append("part-map edits: " + "; ".join(f"{e['kind']} of {', '.join(e.get('parts') or []) or 'parts'}"
-                                                       for e in meta["part_map_edits"]))
-    if meta["vectors"]:
-        summary.append("edit vectors: " + ", ".join(f"{v['name']} x {v['strength']:+.2f}" for v in meta["vectors"]))
-    info.add_text("Description", ". ".join(summary) + ".")
-    info.add_text("editgan", json.dumps(meta))
     path = Path(path)
-    to_pil(image).save(path, format="PNG", pnginfo=info)
+    to_pil(image).save(path, format="PNG", pnginfo=disclosure.png_info(provenance(session)))
     return path
+
+
+MAX_SWEEP_FRAMES = 61
+
+
+def export_sweep(session: Session, path: str | Path, lo=-2.0, hi=2.0, frames=9, fps=8.0,
+                 progress: Callable | None = None) -> Path:
+    """The current vectors swept from strength lo to hi (x their slider values) as a GIF or MP4.
+
+    Frame k applies vector i at t_k * s_i (editgan.sweep); the file carries the disclosure record.
+    """
+    from . import sweep
+
+    pairs = session.active_vectors()
+    if not pairs:
+        raise AppError("move a vector slider first: the sweep animates the vectors at their strengths")
+    try:
+        lo, hi, fps = float(lo), float(hi), float(fps)
+        frames = int(frames)
+    except (TypeError, ValueError):
+        raise AppError("the sweep's range, frames and fps must be numbers") from None
+    if not all(np.isfinite([lo, hi, fps])) or not -4.0 <= lo < hi <= 4.0:
+        raise AppError(f"the sweep range must lie in [-4, 4] with lo < hi, got {lo:g}..{hi:g}")
+    if not 2 <= frames <= MAX_SWEEP_FRAMES or not 1.0 <= fps <= 60.0:
+        raise AppError(f"a sweep has 2 to {MAX_SWEEP_FRAMES} frames at 1 to 60 fps, got {frames} frames at {fps:g} fps")
+    model = model_of(session)
+    with user_errors("cannot make the sweep"):
+        images = sweep.sweep_frames(model.G, session.w_edited().to(device_of(model)), pairs, lo, hi, frames,
+                                    mode=session.combine_mode, progress=progress)
+        record = sweep.sweep_record(sweep.sweep_strengths(lo, hi, frames), pairs, session.combine_mode, fps)
+        return sweep.save_sweep(images, path, fps, provenance(session, record))
 
 
 def read_png_metadata(path) -> dict:

@@ -135,19 +135,30 @@ def cmd_edit(a) -> None:
         print(f"saved edit vector {a.save_vector}")
 
 
+def _vector_specs(specs) -> list[tuple]:
+    """[(EditVector, strength)] from PATH[=STRENGTH] arguments (the vector's default strength if none)."""
+    from .vectors import VectorError, load_vector
+
+    pairs = []
+    for spec in specs:
+        path, _, strength = spec.partition("=")
+        vec = load_vector(path)
+        try:
+            pairs.append((vec, float(strength) if strength else vec.default_strength))
+        except ValueError:
+            raise VectorError(f"--vector {spec!r}: the strength after '=' must be a number, e.g. {path}=1.5") from None
+    return pairs
+
+
 def cmd_apply(a) -> None:
     from .editor import refine
     from .model import load_model
-    from .vectors import apply_vectors, load_vector
+    from .vectors import apply_vectors
 
     m = load_model(a.model)
-    pairs = []
-    for spec in a.vector:
-        path, _, strength = spec.partition("=")
-        vec = load_vector(path)
-        pairs.append((vec, float(strength) if strength else vec.default_strength))
+    pairs = _vector_specs(a.vector)
     w = _load_w(m, a)
-    w2 = apply_vectors(w[None], pairs, m.G)[0]
+    w2 = apply_vectors(w[None], pairs, m.G, mode="orthogonal" if a.orthogonal else "sum")[0]
     if a.refine:
         _require_segmenter(m)
         parts = sorted({p for v, _ in pairs for p in v.parts})
@@ -157,6 +168,34 @@ def cmd_apply(a) -> None:
     image, _ = m.render(w2)
     _save_image(image, a.out)
     print(f"wrote {a.out}")
+
+
+def cmd_sweep(a) -> None:
+    from .disclosure import provenance
+    from .sweep import save_sweep, sweep_frames, sweep_record, sweep_strengths
+
+    from .model import load_model
+
+    if Path(a.out).suffix.lower() not in (".gif", ".mp4"):
+        raise SystemExit(f"error: --out {a.out}: a sweep is saved as .gif or .mp4")
+    m = load_model(a.model)
+    pairs = _vector_specs(a.vector)
+    w = _load_w(m, a)
+    mode = "orthogonal" if a.orthogonal else "sum"
+    lo, hi = a.range
+    values = sweep_strengths(lo, hi, a.frames)
+    bar, upd = _bar(a.frames, "sweep frames")
+    frames = sweep_frames(m.G, w, pairs, lo, hi, a.frames, mode=mode, batch_size=a.batch_size, progress=upd)
+    bar.close()
+    if a.scale > 1:
+        from PIL import Image
+
+        frames = [f.resize((f.width * a.scale, f.height * a.scale), Image.NEAREST) for f in frames]
+    source = {"kind": "latent", "path": a.latent} if a.latent else (
+        {"kind": "photo", "name": Path(a.image).name} if a.image else {"kind": "seed", "seed": a.seed, "truncation": a.truncation})
+    meta = provenance(m.name, m.fingerprint, source, [], pairs, sweep_record(values, pairs, mode, a.fps))
+    save_sweep(frames, a.out, a.fps, meta)
+    print(f"wrote {a.out}: {len(frames)} frames, strengths x {values[0]:g}..{values[-1]:g}, {mode}")
 
 
 def cmd_train_default(a) -> None:
@@ -356,8 +395,24 @@ def build_parser() -> argparse.ArgumentParser:
     source_args(q)
     q.add_argument("--vector", action="append", required=True, help="PATH[=STRENGTH], repeatable")
     q.add_argument("--refine", type=int, default=0, help="refinement steps (EditGAN's 10-30)")
+    q.add_argument("--orthogonal", action="store_true",
+                   help="combine the vectors orthogonally, in the order given (each one less what it shares with the ones before)")
     q.add_argument("--out", default="applied.png")
     q.set_defaults(fn=cmd_apply)
+
+    q = sub.add_parser("sweep", help="an animation (GIF or MP4) of vectors swept over a range of strengths")
+    model_arg(q)
+    source_args(q)
+    q.add_argument("--vector", action="append", required=True,
+                   help="PATH[=STRENGTH], repeatable: in the frame at sweep value t the vector is at t * STRENGTH")
+    q.add_argument("--range", type=float, nargs=2, default=[-2.0, 2.0], metavar=("LO", "HI"))
+    q.add_argument("--frames", type=int, default=9, help="frame count (odd: the middle frame is the unedited image)")
+    q.add_argument("--fps", type=float, default=8)
+    q.add_argument("--scale", type=int, default=1, help="enlarge the frames by this whole factor (nearest pixel)")
+    q.add_argument("--batch-size", type=int, default=8)
+    q.add_argument("--orthogonal", action="store_true", help="combine the vectors orthogonally, in the order given")
+    q.add_argument("--out", required=True, help="sweep.gif or sweep.mp4 (MP4 needs: pip install -r requirements-video.txt)")
+    q.set_defaults(fn=cmd_sweep)
 
     q = sub.add_parser("train-default", help="train a default model by distillation from a procedural world")
     q.add_argument("--world", default="faces", choices=["faces", "cars"])
@@ -423,11 +478,12 @@ def main(argv: list[str] | None = None) -> int:
     from .embedding import ImageError
     from .labels import LabelsError
     from .segmenter import SegmenterError
+    from .sweep import SweepError
     from .vectors import VectorError
 
     try:
         args.fn(args)
-    except (CheckpointError, EditError, ImageError, LabelsError, SegmenterError, VectorError, FileNotFoundError) as e:
+    except (CheckpointError, EditError, ImageError, LabelsError, SegmenterError, SweepError, VectorError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

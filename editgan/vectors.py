@@ -8,7 +8,9 @@ A vector is one safetensors file: the tensor `delta` (float32) and, in the heade
     method (JSON object), created (ISO 8601).
 
 Because the metadata lives in the header, the Hub code can list a repository's vectors by
-reading headers only (`editgan.hub.list_vectors`). Applying is `w + sum_i s_i * delta_i`.
+reading headers only (`editgan.hub.list_vectors`). Applying is `w + sum_i s_i * delta_i`, or,
+in "orthogonal" mode, each vector first made orthogonal per W+ layer to the ones before it
+(`combine`).
 """
 
 from __future__ import annotations
@@ -400,31 +402,111 @@ def _strength(s) -> float:
     return s
 
 
-def combine(vectors_and_strengths: Iterable[tuple[EditVector | torch.Tensor, float]]) -> torch.Tensor:
-    """sum_i s_i * delta_i, float32 (num_ws, w_dim). Vectors must share one shape."""
-    pairs = [(_delta_of(v), _strength(s)) for v, s in vectors_and_strengths]
+MODES = ("sum", "orthogonal")
+
+
+def gram_schmidt_rows(deltas: Sequence[torch.Tensor], rtol: float = 1e-6) -> list[torch.Tensor]:
+    """Each (num_ws, w_dim) delta with, per W+ layer (row), its projection on the span of the
+    earlier deltas' (already orthogonalised) rows of that layer removed. Order matters: the
+    first delta is returned as it is (the same tensor), the second loses what it shares with
+    the first, and so on. An earlier row that is zero (a vector that does not touch that
+    layer, or one wholly inside the span before it) removes nothing. A row left with less
+    than `rtol` of its own norm lay in that span and becomes exactly zero. Maths in float64."""
+    out: list[torch.Tensor] = []
+    basis: list[torch.Tensor] = []  # orthogonal rows so far, float64, (num_ws, w_dim) each
+    for j, d in enumerate(deltas):
+        if j == 0:
+            out.append(d)
+            basis.append(d.to(torch.float64))
+            continue
+        r = d.to(torch.float64).clone()
+        for u in basis:  # modified Gram-Schmidt: project the running residual
+            uu = (u * u).sum(-1)
+            coef = torch.where(uu > 0, (r * u).sum(-1) / uu.clamp(min=torch.finfo(torch.float64).tiny), 0.0)
+            r -= coef[:, None] * u
+        own = d.to(torch.float64).norm(dim=-1)
+        r[r.norm(dim=-1) <= rtol * own] = 0.0
+        basis.append(r)
+        out.append(r.to(d.dtype))
+    return out
+
+
+def _pairs(vectors, strengths) -> list[tuple[torch.Tensor, float]]:
+    """[(delta, strength)] from [(vec, s), ...] (strengths None) or vectors plus strengths."""
+    vectors = list(vectors)
+    if strengths is None:
+        if all(isinstance(v, (tuple, list)) for v in vectors):
+            return [(_delta_of(v), _strength(s)) for v, s in vectors]
+        strengths = [1.0] * len(vectors)
+    strengths = list(strengths)
+    if len(strengths) != len(vectors):
+        raise VectorError(f"{len(vectors)} vectors but {len(strengths)} strengths: give one strength per vector")
+    return [(_delta_of(v), _strength(s)) for v, s in zip(vectors, strengths)]
+
+
+def effective_deltas(vectors, strengths=None, mode: str = "sum") -> list[torch.Tensor]:
+    """The strength-1 delta each vector contributes under `mode`, in the given order.
+
+    "sum": the deltas as they are. "orthogonal": `gram_schmidt_rows` of the deltas of the
+    vectors whose strength is not 0 (in the given order); a vector at strength 0 contributes
+    a zero delta and shapes nobody else's. See `combine`.
+    """
+    if mode not in MODES:
+        raise VectorError(f"unknown combination mode {mode!r}; use one of {', '.join(MODES)}")
+    pairs = _pairs(vectors, strengths)
     if not pairs:
-        raise VectorError("combine needs at least one (vector, strength) pair")
+        return []
     shape = tuple(pairs[0][0].shape)
     for d, _ in pairs[1:]:
         if tuple(d.shape) != shape:
             raise VectorError(f"cannot combine vectors of shapes {shape} and {tuple(d.shape)}: they were made for "
                               "different models")
-    total = torch.zeros(shape, dtype=torch.float32, device=pairs[0][0].device)
-    for d, s in pairs:
+    deltas = [d for d, _ in pairs]
+    if mode == "sum":
+        return deltas
+    active = [i for i, (_, s) in enumerate(pairs) if s != 0.0]
+    ortho = dict(zip(active, gram_schmidt_rows([deltas[i] for i in active])))
+    return [ortho.get(i, torch.zeros_like(d)) for i, d in enumerate(deltas)]
+
+
+def combine(vectors, strengths: Sequence[float] | None = None, mode: str = "sum") -> torch.Tensor:
+    """The W+ offset of several vectors at their strengths, float32 (num_ws, w_dim).
+
+    Call as `combine([(vec, s), ...])` or `combine([vec, ...], [s, ...])` (strengths default
+    to 1); vectors are EditVectors or raw (num_ws, w_dim) tensors of one shape.
+
+    mode="sum": sum_i s_i * delta_i (order does not matter).
+    mode="orthogonal": sum_i s_i * u_i, where u_i is delta_i with, in each W+ layer, its
+    projection on the earlier vectors' (orthogonalised) rows removed (`gram_schmidt_rows`):
+    the strength-1 deltas are orthogonalised first, then scaled, so moving a later slider
+    never pushes along an earlier vector's direction, while the earlier vectors stay as they
+    are. Order matters: put the vector whose effect must be kept first. Vectors at strength
+    0 are left out before orthogonalising, so a user who moves only slider B gets exactly
+    B (bit for bit the sum mode), and one vector alone is always unchanged. An earlier
+    vector shapes the later ones from any non-zero strength on (a span does not depend on
+    the strength), so the image jumps when it leaves 0.
+    """
+    pairs = _pairs(vectors, strengths)
+    if not pairs:
+        raise VectorError("combine needs at least one (vector, strength) pair")
+    deltas = effective_deltas([d for d, _ in pairs], [s for _, s in pairs], mode)
+    total = torch.zeros(tuple(deltas[0].shape), dtype=torch.float32, device=deltas[0].device)
+    for d, (_, s) in zip(deltas, pairs):
         if s != 0.0:
             total.add_(d.to(device=total.device, dtype=torch.float32), alpha=s)
     return total
 
 
 def apply_vectors(w_plus: torch.Tensor, vectors_and_strengths: Iterable[tuple[EditVector | torch.Tensor, float]],
-                  G=None) -> torch.Tensor:
-    """w_plus + sum_i s_i * delta_i, for w_plus (num_ws, w_dim) or (N, num_ws, w_dim).
+                  G=None, mode: str = "sum") -> torch.Tensor:
+    """w_plus + combine(vectors_and_strengths, mode=mode), for w_plus (num_ws, w_dim) or (N, num_ws, w_dim).
 
     With G, every vector is checked against G first (IncompatibleVectorError). Vectors at
     strength 0 are skipped, so all-zero strengths give back exactly the input values.
-    Returns a new tensor in w_plus's dtype and device.
+    Returns a new tensor in w_plus's dtype and device. `mode`: "sum" or "orthogonal" (see combine).
     """
+    if mode not in MODES:
+        raise VectorError(f"unknown combination mode {mode!r}; use one of {', '.join(MODES)}")
     pairs = [(v, _strength(s)) for v, s in vectors_and_strengths]
     if w_plus.ndim not in (2, 3):
         raise VectorError(f"w_plus must be (num_ws, w_dim) or (N, num_ws, w_dim), got {tuple(w_plus.shape)}")
@@ -439,5 +521,5 @@ def apply_vectors(w_plus: torch.Tensor, vectors_and_strengths: Iterable[tuple[Ed
     active = [(v, s) for v, s in pairs if s != 0.0]
     if not active:
         return w_plus.clone()
-    delta = combine(active).to(device=w_plus.device, dtype=w_plus.dtype)
+    delta = combine(active, mode=mode).to(device=w_plus.device, dtype=w_plus.dtype)
     return w_plus + delta

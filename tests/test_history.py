@@ -120,3 +120,47 @@ def test_history_goto_undo_redo_through_the_api_return_the_exact_earlier_image(a
     assert client.predict(api_name="/history") == before
     _, after, *_ = client.predict(OFF, api_name="/redo")
     assert np.array_equal(rgb(after), shown[0])
+
+
+def test_combine_mode_and_sweep_export_through_the_api(app_url, tmp_path, tiny_model):
+    """Two overlapping vectors: orthogonal mode draws what editgan.vectors computes; a sweep GIF of N frames."""
+    from editgan.embedding import to_pil
+    from editgan.sweep import read_gif
+    from editgan.vectors import apply_vectors, save_vector
+
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    G = tiny_model.G
+    g = torch.Generator().manual_seed(5)
+    a = 0.4 * torch.randn(G.num_ws, G.w_dim, generator=g)
+    b = a + 0.4 * torch.randn(G.num_ws, G.w_dim, generator=g)  # overlaps a: orthogonal mode differs from sum
+    for name, d in (("a", a), ("b", b)):
+        vec = EditVector(delta=d, name=name, model_fingerprint=tiny_model.fingerprint)
+        client.predict(handle_file(str(save_vector(vec, tmp_path / f"{name}.safetensors"))), api_name="/load_vector")
+    names = [r["name"] for r in client.predict(api_name="/vectors")]
+    values = [0.0] * L.MAX_SLOTS
+    values[names.index("a")], values[names.index("b")] = 1.0, 1.0
+    client.predict(*values, api_name="/apply_vectors")
+    vecs = [L.load_vector_file(L.new_session("tiny-history"), tmp_path / f"{n}.safetensors").vectors[-1]["vector"]
+            for n in names]
+    w = G.w_plus_from_seed(3, 0.7)
+    for mode in ("orthogonal", "sum"):
+        _, after, *_ = client.predict(mode, OFF, api_name="/set_combine_mode")
+        expected = to_pil(G.synthesis(apply_vectors(w, list(zip(vecs, [1.0, 1.0])), G, mode=mode)[None])[0])
+        assert np.abs(rgb(after).astype(int) - np.asarray(expected).astype(int)).max() <= 1, mode
+    with pytest.raises(Exception, match="list of choices|combination mode"):
+        client.predict("product", OFF, api_name="/set_combine_mode")
+    gif = client.predict(-1, 1, 5, 8, "gif", api_name="/sweep")
+    n, meta = read_gif(gif)
+    assert n == 5 and meta["edited_with"] == "editgan" and meta["sweep"]["values"] == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    def frame(k):
+        with Image.open(gif) as im:
+            im.seek(k)
+            return np.asarray(im.convert("RGB")).astype(int)
+
+    unedited = np.asarray(to_pil(G.synthesis(w[None])[0])).astype(int)
+    err = [np.abs(frame(k) - unedited).mean() for k in range(5)]
+    assert err[2] < 8 and err[2] < min(err[1], err[3]) / 4, err  # the middle frame is the unedited image (GIF palette)
+    with pytest.raises(Exception, match="maximum|frames"):
+        client.predict(-1, 1, 500, 8, "gif", api_name="/sweep")
+    with pytest.raises(Exception, match="sweep range"):
+        client.predict(1, -1, 5, 8, "gif", api_name="/sweep")

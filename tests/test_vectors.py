@@ -179,3 +179,63 @@ def test_header_size_prefix_lies(tmp_path):
     (tmp_path / "liar.safetensors").write_bytes(data)
     with pytest.raises(VectorError, match="not a safetensors file"):
         load_vector(tmp_path / "liar.safetensors")
+
+
+# ----- combining: sum and orthogonal ------------------------------------------------------------
+def test_sum_mode_is_the_plain_sum_in_every_call_form(G):
+    v1, v2 = make_vec(G, "a", 1), make_vec(G, "b", 2)
+    expected = combine([(v1, 0.5), (v2, -2.0)])
+    assert torch.equal(combine([v1, v2], [0.5, -2.0]), expected)
+    assert torch.equal(combine([v1, v2], [0.5, -2.0], mode="sum"), expected)
+    assert torch.equal(combine([v1, v2]), v1.delta + v2.delta)  # strengths default to 1
+    with pytest.raises(VectorError, match="one strength per vector"):
+        combine([v1, v2], [1.0])
+    with pytest.raises(VectorError, match="unknown combination mode"):
+        combine([v1], mode="gram")
+    with pytest.raises(VectorError, match="unknown combination mode"):
+        apply_vectors(torch.zeros(G.num_ws, G.w_dim), [(v1, 1.0)], mode="project")
+
+
+def test_orthogonal_leaves_a_single_vector_unchanged(G):
+    v = make_vec(G, "a", 1)
+    for s in (1.0, -1.7, 0.3):
+        assert torch.equal(combine([(v, s)], mode="orthogonal"), combine([(v, s)]))  # bit for bit
+    w = torch.randn(2, G.num_ws, G.w_dim)
+    assert torch.equal(apply_vectors(w, [(v, 1.3)], G, mode="orthogonal"), apply_vectors(w, [(v, 1.3)], G))
+
+
+def test_orthogonal_is_order_aware_and_orthogonal_per_layer(G):
+    a, b = make_vec(G, "a", 1), make_vec(G, "b", 2)
+    b.delta[:2] += 3 * a.delta[:2]  # share a lot with a in two layers
+    b.delta[2] = 0  # b leaves layer 2 alone
+    ab = combine([a, b], [1.0, 1.0], mode="orthogonal")
+    ba = combine([b, a], [1.0, 1.0], mode="orthogonal")
+    assert not torch.allclose(ab, ba, atol=1e-3)
+    b_part = combine([(a, 1.0), (b, 1.0)], mode="orthogonal") - a.delta  # a itself is kept as it is
+    # the later vector's rows are orthogonal to the earlier one's, layer by layer
+    cos = torch.nn.functional.cosine_similarity(b_part, a.delta, dim=-1)
+    assert cos[torch.arange(G.num_ws) != 2].abs().max() < 1e-5
+    assert torch.equal(b_part[2], torch.zeros(G.w_dim))  # b did not touch layer 2: still nothing there
+    # a layer where the earlier vector is zero removes nothing from the later one
+    a0 = EditVector(delta=a.delta.clone(), name="a0")
+    a0.delta[3] = 0
+    torch.testing.assert_close((combine([a0, b], mode="orthogonal") - a0.delta)[3], b.delta[3])
+    # strengths scale after orthogonalising: the later vector's delta is the same at any strength
+    torch.testing.assert_close(combine([a, b], [2.0, -0.5], mode="orthogonal"), 2.0 * a.delta - 0.5 * b_part)
+
+
+def test_zero_strength_vectors_shape_nobody(G):
+    a, b, c = make_vec(G, "a", 1), make_vec(G, "b", 2), make_vec(G, "c", 3)
+    only_b = combine([(a, 0.0), (b, 1.5), (c, 0)], mode="orthogonal")
+    assert torch.equal(only_b, combine([(b, 1.5)]))  # moving only slider B gives exactly B
+    w = torch.randn(G.num_ws, G.w_dim)
+    assert torch.equal(apply_vectors(w, [(a, 0.0), (c, 0.0)], G, mode="orthogonal"), w)
+
+
+def test_a_vector_inside_the_span_before_it_adds_nothing(G):
+    from editgan.vectors import gram_schmidt_rows
+
+    a = make_vec(G, "a", 1).delta
+    u = gram_schmidt_rows([a, -2.0 * a, a + 1.0])
+    assert u[0] is a and torch.equal(u[1], torch.zeros_like(a))
+    assert ((u[2] * a).sum(-1).abs() < 1e-4).all()

@@ -143,6 +143,17 @@ def build(initial: L.Session, model_choices: list[str], seed: int, truncation: f
         with gr.Column(scale=1, min_width=200):
             ui["export"] = gr.Button("Export PNG (with editgan metadata)", elem_id="export-btn")
         ui["export_file"] = gr.File(label="Edited image", interactive=False, height=80, scale=2)
+    with gr.Accordion("Export a strength sweep (GIF / MP4) of the vectors", open=False):
+        with gr.Row(equal_height=True):
+            ui["sweep_lo"] = gr.Number(value=-2.0, label="From strength x", minimum=-4, maximum=4)
+            ui["sweep_hi"] = gr.Number(value=2.0, label="To strength x", minimum=-4, maximum=4)
+            ui["sweep_frames"] = gr.Slider(2, L.MAX_SWEEP_FRAMES, value=9, step=1, label="Frames")
+            ui["sweep_fps"] = gr.Slider(1, 30, value=8, step=1, label="Frames per second")
+            ui["sweep_format"] = gr.Radio(["gif", "mp4"], value="gif", label="Format")
+            ui["sweep"] = gr.Button("Export sweep", elem_id="sweep-btn")
+        gr.Markdown("Frame at t applies each vector at t x its slider's strength: t = 1 is the image shown, "
+                    "t = 0 the image without vectors. MP4 needs `pip install -r requirements-video.txt`.")
+        ui["sweep_file"] = gr.File(label="Sweep", interactive=False, height=80)
     return ui
 
 
@@ -326,6 +337,18 @@ def wire(ui: dict, st) -> dict:
         return str(L.export_png(session, temp_path(".png")))
 
     ui["export"].click(export, [st], [ui["export_file"]], api_name="export", **LIGHT)
+
+    @safe
+    def sweep(session, lo, hi, frames, fps, fmt, progress=gr.Progress()):
+        """The vectors at their strengths swept from lo to hi (x each strength) as an animated GIF or MP4."""
+        if fmt not in ("gif", "mp4"):
+            raise L.AppError(f"a sweep is a gif or an mp4, got {fmt!r}")
+        path = temp_path(f".{fmt}")
+        return str(run_with_progress(lambda cb: L.export_sweep(session, path, lo, hi, frames, fps, cb), progress,
+                                     "drawing the sweep"))
+
+    ui["sweep"].click(sweep, [st, ui["sweep_lo"], ui["sweep_hi"], ui["sweep_frames"], ui["sweep_fps"],
+                              ui["sweep_format"]], [ui["sweep_file"]], api_name="sweep", **HEAVY)
 
     return {"loaded": loaded, "load_model": load_model, "load_inputs": load_inputs, "load_outputs": load_outputs,
             "refresh_slots": refresh_slots, "slot_out": slot_out, "after": after}
