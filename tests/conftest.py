@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,3 +106,36 @@ def labels_root(tmp_path_factory):
     mp.setenv("EDITGAN_LABELS_DIR", str(root))
     yield root
     mp.undo()
+
+
+def launch_app(model, vectors_dir, seed: int):
+    """The app (app.build_demo) on a model, served on loopback: (url, demo); close the demo after."""
+    import app
+
+    demo = app.build_demo(model, vectors_dir=vectors_dir, seed=seed)
+    return serve(demo), demo
+
+
+def edit_a_square(client, model, tmp_path, seed: int, rows=slice(4, 12), steps: int = 10, opacity: float = 0.6):
+    """Through the API: sample `seed`, give a square of its part map another class, edit to it."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from editgan.labels import snap_to_palette
+
+    _, _, parts, *_ = client.predict(seed, 0.7, opacity, api_name="/sample")
+    labels = snap_to_palette(np.asarray(Image.open(parts).convert("RGB")), model.palette)
+    labels[rows, rows] = (labels[rows, rows] + 1) % len(model.class_names)
+    painted = tmp_path / f"painted-{seed}.png"
+    Image.fromarray(model.palette[labels].numpy()).save(painted)
+    return client.predict(handle_file(str(painted)), steps, opacity, api_name="/edit_parts")
+
+
+def write_files(folder, payloads: dict, suffix: str) -> dict:
+    """{case name: path} of files holding the given bytes (names made file-safe)."""
+    out = {}
+    for name, payload in payloads.items():
+        path = folder / f"{name.replace(' ', '-')}{suffix}"
+        path.write_bytes(payload)
+        out[name] = path
+    return out

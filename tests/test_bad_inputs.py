@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import serve
+from conftest import edit_a_square, launch_app, write_files
 from editgan import app_logic as L
 from editgan.vectors import EditVector, save_vector
 
@@ -27,10 +27,7 @@ OFF = 0.6
 
 @pytest.fixture(scope="module")
 def app_url(tiny_model, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(tiny_model, vectors_dir=tmp_path_factory.mktemp("vectors"), seed=2)
-    url = serve(demo)
+    url, demo = launch_app(tiny_model, tmp_path_factory.mktemp("vectors"), seed=2)
     yield url
     demo.close()
 
@@ -40,11 +37,7 @@ def user(app_url, tiny_model, tmp_path_factory):
     """A user with work to lose: a sample, an edit and a loaded vector at strength 1."""
     tmp = tmp_path_factory.mktemp("user")
     c = Client(app_url, verbose=False, download_files=str(tmp))
-    _, _, parts, *_ = c.predict(4, 0.7, OFF, api_name="/sample")
-    labels = L.snap_to_palette(np.asarray(Image.open(parts).convert("RGB")), tiny_model.palette)
-    labels[8:16, 8:16] = (labels[8:16, 8:16] + 1) % 3
-    Image.fromarray(tiny_model.palette[labels].numpy()).save(tmp / "painted.png")
-    c.predict(handle_file(str(tmp / "painted.png")), 10, OFF, api_name="/edit_parts")
+    edit_a_square(c, tiny_model, tmp, seed=4, rows=slice(8, 16))
     vec = EditVector(delta=0.3 * torch.randn(tiny_model.G.num_ws, tiny_model.G.w_dim, generator=torch.Generator().manual_seed(0)),
                      name="mine", model_fingerprint=tiny_model.fingerprint)
     c.predict(handle_file(str(save_vector(vec, tmp / "mine.safetensors"))), api_name="/load_vector")
@@ -71,12 +64,7 @@ def image_files(tmp) -> dict:
     files = {"zero-byte": b"", "truncated": data[: len(data) // 2], "not an image": b"hello, world\n",
              "huge": png_header_only(9000, 9000), "20000 x 20000": png_header_only(20000, 20000),
              "decompression bomb": png_header_only(100000, 100000)}
-    out = {}
-    for name, payload in files.items():
-        path = tmp / f"{name.replace(' ', '-')}.png"
-        path.write_bytes(payload)
-        out[name] = path
-    return out
+    return write_files(tmp, files, ".png")
 
 
 IMAGE_ERRORS = {"zero-byte": "cannot", "truncated": "cannot|truncated", "not an image": "cannot",
@@ -128,12 +116,7 @@ def vector_cases(tmp, tiny_model) -> dict:
     cases = {"lying header": struct.pack("<Q", len(lying)) + lying + data[8 + n:], "NaN delta": bytes(nan),
              "other latent shape": save_vector(shape, tmp / "shape.safetensors").read_bytes(),
              "truncated": data[:-16], "zero-byte": b""}
-    out = {}
-    for name, payload in cases.items():
-        p = tmp / f"{name.replace(' ', '-')}.safetensors"
-        p.write_bytes(payload)
-        out[name] = p
-    return out
+    return write_files(tmp, cases, ".safetensors")
 
 
 VECTOR_ERRORS = {"lying header": "truncated|corrupt", "NaN delta": "NaN", "other latent shape": "shape|made for",

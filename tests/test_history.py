@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import serve
+from conftest import launch_app
 from editgan import app_logic as L
 from editgan.vectors import EditVector
 
@@ -73,10 +73,7 @@ def test_history_is_bounded_and_thumbnails_are_drawn_once(key):
 
 @pytest.fixture(scope="module")
 def app_url(tiny_model, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(tiny_model, vectors_dir=tmp_path_factory.mktemp("vectors"), seed=3)
-    url = serve(demo)
+    url, demo = launch_app(tiny_model, tmp_path_factory.mktemp("vectors"), seed=3)
     yield url
     demo.close()
 

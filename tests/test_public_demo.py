@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import serve
-from editgan import app_logic as L
+from conftest import edit_a_square, serve
 from editgan.ui import common
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -104,12 +103,7 @@ def test_visitors_projects_and_vectors_never_collide(public, tmp_path, tiny_mode
     assert (users / b.session_hash / "same-name" / "labelling").is_dir()
     assert a.session_hash != b.session_hash
     # a vector saved by a lands in a's own folder: not in the shared one, not in b's list
-    _, _, parts, *_ = a.predict(3, 0.7, OFF, api_name="/sample")
-    labels = L.snap_to_palette(np.asarray(Image.open(parts).convert("RGB")), tiny_model.palette)
-    labels[4:12, 4:12] = 2 if labels[4:12, 4:12].float().mean() < 1.5 else 0
-    painted = tmp_path / "painted.png"
-    Image.fromarray(tiny_model.palette[labels].numpy()).save(painted)
-    a.predict(handle_file(str(painted)), 10, OFF, api_name="/edit_parts")
+    edit_a_square(a, tiny_model, tmp_path, seed=3)
     assert "Saved **mine**" in a.predict("mine", "", False, "", "", False, api_name="/save_vector")
     assert list(public[2].iterdir()) == []
     assert (users / a.session_hash / "vectors").is_dir()
@@ -140,12 +134,7 @@ def test_long_jobs_are_queued_behind_a_concurrency_limit(public):
 def test_tokens_never_show_in_errors_or_logs(public, tmp_path, tiny_model, hub_server, caplog):
     token = "hf_this_is_a_secret_token_1234"
     c = client_of(public, tmp_path)
-    _, _, parts, *_ = c.predict(5, 0.7, OFF, api_name="/sample")
-    labels = L.snap_to_palette(np.asarray(Image.open(parts).convert("RGB")), tiny_model.palette)
-    labels[0:8, 0:8] = 2 if labels[0:8, 0:8].float().mean() < 1.5 else 0
-    painted = tmp_path / "painted.png"
-    Image.fromarray(tiny_model.palette[labels].numpy()).save(painted)
-    c.predict(handle_file(str(painted)), 10, OFF, api_name="/edit_parts")
+    edit_a_square(c, tiny_model, tmp_path, seed=5, rows=slice(0, 8))
     caplog.set_level(logging.DEBUG)
     with pytest.raises(Exception) as e:
         c.predict("tok", "", True, "alice/vectors", token, False, api_name="/save_vector")
