@@ -219,7 +219,7 @@ class User(threading.Thread):
     def setup(self):
         import torch
 
-        from editgan.vectors import EditVector, save_vector
+        from editgan.vectors import EditVector, load_vector, save_vector
         from gradio_client import Client, handle_file
 
         self.client = Client(self.url, verbose=False, download_files=str(self.work))
@@ -228,6 +228,9 @@ class User(threading.Thread):
         path = save_vector(EditVector(delta=delta, name=self.own_vector, description=f"user {self.index}'s own",
                                       model_fingerprint=self.model.fingerprint, parts=[]),
                            self.work / f"{self.own_vector}.safetensors")
+        vec = load_vector(path)
+        with _RENDER_LOCK:
+            _VECTORS[self.own_vector] = vec
         self.call("load_vector", handle_file(str(path)))
         self.do_sample(self.exp.seed)
         self.do_vectors()
@@ -310,9 +313,12 @@ class User(threading.Thread):
         while time.monotonic() < deadline:
             op = self.rng.choices(names, weights)[0]
             self.ops[op] += 1
+            n = len(self.calls)
             try:
                 getattr(self, "do_" + op)()
-            except Exception:  # noqa: BLE001 - the call was recorded; get back to a known state
+            except Exception as e:  # noqa: BLE001 - recorded; get back to a known state
+                if len(self.calls) == n or self.calls[-1].error is None:  # failed here, not in a call
+                    self.calls.append(Call(f"(client: {op})", 0.0, None, f"{type(e).__name__}: {e}"))
                 try:
                     self.do_sample(self.exp.seed)
                     self.apply(self.exp.strengths)
@@ -555,13 +561,6 @@ def run(users: int, seconds: float, model_arg: str, url: str | None) -> dict:
             rss_peak_kb = max([proc_status_kb(proc.pid, "VmHWM") or 0] + [kb for _, kb in sampler.samples])
             rss_end_kb = proc_status_kb(proc.pid, "VmRSS")
 
-        # the users' own vectors, for the renders
-        from editgan.vectors import load_vector
-
-        for u in pool:
-            p = u.work / f"{u.own_vector}.safetensors"
-            if p.is_file():
-                _VECTORS[u.own_vector] = load_vector(p)
         leaks = []
         checked = 0
         with torch.no_grad():
