@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -412,7 +412,6 @@ def image_problem(path, want, what: str) -> str | None:
 
 def parts_problem(path, labels, palette) -> str | None:
     import numpy as np
-    import torch
     from PIL import Image
 
     from editgan.labels import snap_to_palette
@@ -428,7 +427,6 @@ def parts_problem(path, labels, palette) -> str | None:
 def verify(user: User, check: Check, model) -> str | None:
     """Why a response is not this user's (None when it is)."""
     import numpy as np
-    from PIL import Image
 
     from editgan.app_logic import read_png_metadata
     from editgan.embedding import load_image, to_pil
@@ -688,7 +686,10 @@ def main(argv=None) -> int:
               f"{s['calls']} calls ({s['calls_per_s']}/s)\n")
         print(table(s))
         print(f"\nops: {s['ops']}")
-        print(f"server RSS: first {s['rss_first_mb']} MB, peak {s['rss_peak_mb']} MB, end {s['rss_end_mb']} MB")
+        if s["rss_peak_mb"] is None:
+            print("server RSS: n/a (the app runs elsewhere: --url)")
+        else:
+            print(f"server RSS: first {s['rss_first_mb']} MB, peak {s['rss_peak_mb']} MB, end {s['rss_end_mb']} MB")
         print(f"leak check: {s['checked']} responses checked, {s['leaks']} not the user's own; control: "
               f"{s['control_flagged']}/{s['control_checked']} responses checked against another user's state flagged")
         for line in s["first_errors"] + s["first_leaks"]:
