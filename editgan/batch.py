@@ -299,7 +299,7 @@ def rows_from_hf(source: str, split: str = "train", image_column: str = "image")
     except ImportError:
         raise BatchError("Hugging Face datasets input needs `pip install -r requirements-batch.txt`") from None
     path = Path(source)
-    if path.is_dir() and (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+    if path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file()):
         ds = datasets.load_from_disk(str(path))
     else:
         ds = datasets.load_dataset(source, split=split)
@@ -430,10 +430,12 @@ def run_ray(config: BatchConfig, table, out: str | Path, actors: int = 1, addres
         for f in result_dir.iterdir():
             f.unlink()
     gpus = 1 if (config.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else None
+    # leave one CPU for the read and write tasks (1 CPU each): actors that hold it starve them (a hang)
+    cpus = max(0.1, min(1.0, (float(ray.cluster_resources().get("CPU", 1)) - 1) / actors))
     ds = ray.data.read_parquet(str(src))
     ds = ds.map_batches(ArrowBatchEditor, fn_constructor_kwargs={"config": config}, batch_size=config.batch_size,
-                        batch_format="pyarrow", concurrency=actors, num_cpus=1, num_gpus=gpus,
-                        udf_modifying_row_count=True)
+                        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus,
+                        num_gpus=gpus, udf_modifying_row_count=True)
     ds.write_parquet(str(result_dir))
     return finalize(config, out, table.num_rows, [], [], files=sorted(result_dir.glob("*.parquet")))
 
