@@ -328,13 +328,13 @@ class BatchSummary:
                 + (f" (see {self.out / 'dataset' / 'errors' / 'errors.parquet'})" if self.failed else ""))
 
 
-def _write_atomic(table, path: Path) -> None:
+def _write_atomic(table, path: Path, row_group_size: int | None = None) -> None:
     _, pq = _pa()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, row_group_size=row_group_size)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -424,7 +424,7 @@ def run_ray(config: BatchConfig, table, out: str | Path, actors: int = 1, addres
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     src = out / "ray-input.parquet"
-    _write_atomic(table, src)
+    _write_atomic(table, src, row_group_size=config.batch_size)  # a row group per batch: blocks for every actor
     result_dir = out / "ray-output"
     if result_dir.exists():
         for f in result_dir.iterdir():
@@ -432,7 +432,8 @@ def run_ray(config: BatchConfig, table, out: str | Path, actors: int = 1, addres
     gpus = 1 if (config.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else None
     # leave one CPU for the read and write tasks (1 CPU each): actors that hold it starve them (a hang)
     cpus = max(0.1, min(1.0, (float(ray.cluster_resources().get("CPU", 1)) - 1) / actors))
-    ds = ray.data.read_parquet(str(src))
+    blocks = max(1, min(-(-table.num_rows // config.batch_size), 4 * actors))
+    ds = ray.data.read_parquet(str(src)).repartition(blocks)  # one file is one read block otherwise
     ds = ds.map_batches(ArrowBatchEditor, fn_constructor_kwargs={"config": config}, batch_size=config.batch_size,
                         batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus,
                         num_gpus=gpus, udf_modifying_row_count=True)
