@@ -111,7 +111,7 @@ _LOADED: dict[str, tuple] = {}  # config key -> (EditModel, [EditVector]): loade
 
 
 def load_resources(config: BatchConfig):
-    """The model (on its device) and the vectors of `config`, loaded once per process."""
+    """(model on its device, vectors, model fingerprint) of `config`, loaded once per process."""
     key = config.key()
     if key not in _LOADED:
         from .model import load_model
@@ -123,7 +123,7 @@ def load_resources(config: BatchConfig):
         vectors = [load_vector(p) for p, _ in config.vectors]
         for v in vectors:
             check_compatible(v, m.G)
-        _LOADED[key] = (m, vectors)
+        _LOADED[key] = (m, vectors, m.fingerprint)  # hashing the weights costs more than drawing an image
     return _LOADED[key]
 
 
@@ -145,6 +145,13 @@ def _image_bytes(value) -> bytes | None:
     return bytes(value)
 
 
+@torch.no_grad()
+def seeds_w_plus(G, seeds: Sequence[int], truncation: float = 1.0) -> torch.Tensor:
+    """`G.w_plus_from_seed` of many seeds (the same z per seed), through the mapping in one batch: (N, num_ws, w_dim)."""
+    z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+    return G.w_plus(G.truncate(G.mapping(z.to(G.mapping.w_avg.device)), float(truncation))).cpu()
+
+
 class BatchEditor:
     """`BatchEditor(config)(batch) -> output columns`; picklable (the model is reloaded by key)."""
 
@@ -157,15 +164,19 @@ class BatchEditor:
     def __setstate__(self, state):
         self.config = state["config"]
 
-    def w_plus_of_row(self, m, seed, image, name) -> tuple[torch.Tensor, dict]:
-        """The W+ of one input row and its source record; raises ValueError for an unusable row."""
+    def w_plus_of_row(self, m, seed, image, name, seed_w=None) -> tuple[torch.Tensor, dict]:
+        """The W+ of one input row (seed_w: its seed's, computed in a batch) and its source record.
+
+        Raises ValueError for an unusable row.
+        """
         from PIL import Image, UnidentifiedImageError
 
         from .embedding import EmbedConfig, ImageError, embed, load_image
 
         G = m.G
         if seed is not None:
-            return G.w_plus_from_seed(int(seed), self.config.truncation).cpu(), \
+            w = seed_w if seed_w is not None else G.w_plus_from_seed(int(seed), self.config.truncation).cpu()
+            return w, \
                 {"kind": "seed", "seed": int(seed), "truncation": self.config.truncation}
         if image is None:
             raise ImageError("the row has neither a seed nor an image")
@@ -184,7 +195,7 @@ class BatchEditor:
         from .embedding import to_pil
         from .vectors import apply_vectors
 
-        m, vectors = load_resources(self.config)
+        m, vectors, fingerprint = load_resources(self.config)
         G = m.G
         n = len(batch["row"])
         rows, row_ids = _column(batch, "row", n), _column(batch, "row_id", n)
@@ -200,10 +211,13 @@ class BatchEditor:
                                ("metadata", json.dumps(meta) if meta else ""), ("error", error)):
                 out[key].append(value)
 
+        seed_rows = [i for i in range(n) if seeds[i] is not None]
+        seed_w = dict(zip(seed_rows, seeds_w_plus(G, [seeds[i] for i in seed_rows], self.config.truncation))) \
+            if seed_rows else {}
         ok, codes, sources = [], [], []
         for i in range(n):
             try:
-                w, source = self.w_plus_of_row(m, seeds[i], _image_bytes(images[i]), names[i])
+                w, source = self.w_plus_of_row(m, seeds[i], _image_bytes(images[i]), names[i], seed_w.get(i))
             except (ValueError, OSError) as e:  # ImageError is a ValueError
                 emit(i, 0, seeds[i], {"kind": "error", "name": names[i]}, [], None, None, None,
                      f"{type(e).__name__}: {e}")
@@ -223,7 +237,7 @@ class BatchEditor:
             for k, point in enumerate(grid):
                 used = [{"name": v.name, "strength": s, "parts": list(v.parts or []),
                          "model_fingerprint": v.model_fingerprint} for v, s in zip(vectors, point) if s != 0.0]
-                meta = provenance_record(m.name, m.fingerprint, sources[j], used)
+                meta = provenance_record(m.name, fingerprint, sources[j], used)
                 w = flat[j * len(grid) + k]
                 emit(i, k, seeds[i], sources[j], point, png_bytes(to_pil(pictures[j * len(grid) + k]), meta),
                      w.numpy().astype("<f4").tobytes() if self.config.save_w_plus else None, meta, "")
@@ -387,6 +401,8 @@ def run_datasets(config: BatchConfig, table, out: str | Path, num_proc: int = 1,
     pa, _ = _pa()
     out = Path(out)
     load_resources(config)  # in the parent: forked workers inherit the loaded model
+    if not progress:
+        datasets.disable_progress_bars()
     editor, computed, skipped = BatchEditor(config), [], []
     with _bar(table.num_rows, f"batch (datasets, {num_proc} proc)", progress) as bar:
         for idx, shard in _pending(table, out, shard_size, skipped):
