@@ -359,6 +359,22 @@ def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
     return [(a, min(a + shard_size, n)) for a in range(0, n, shard_size)]
 
 
+def _check_resume(config: BatchConfig, table, out: Path, shard_size: int) -> None:
+    """Record what out/shards/ holds; refuse to resume a different job into the same folder."""
+    import hashlib
+
+    _, pq = _pa()
+    job = {"config": json.loads(config.key()), "shard_size": shard_size, "rows": table.num_rows,
+           "input": hashlib.sha256(b"".join(str(v).encode() for v in table.column("row_id").to_pylist())).hexdigest()}
+    job["config"].pop("batch_size")  # batching does not change the results
+    path = out / SHARDS_DIR / "job.json"
+    if path.is_file() and json.loads(path.read_text()) != job:
+        raise BatchError(f"{out} holds shards of a different batch job (other input, vectors or settings): "
+                         "use a new --out folder, or delete its shards/ to start over")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(job, indent=1))
+
+
 def _pending(table, out: Path, shard_size: int, skipped: list[int]):
     """(index, rows) of each shard of `table` not yet written under out/shards/."""
     for idx, (a, b) in enumerate(shard_ranges(table.num_rows, shard_size)):
@@ -378,6 +394,7 @@ def run_local(config: BatchConfig, table, out: str | Path, shard_size: int = 256
     """The plain loop: batches of `config.batch_size` rows through the core, in this process."""
     pa, _ = _pa()
     out = Path(out)
+    _check_resume(config, table, out, shard_size)
     editor, computed, skipped = BatchEditor(config), [], []
     with _bar(table.num_rows, "batch (local)", progress) as bar:
         for idx, shard in _pending(table, out, shard_size, skipped):
@@ -403,6 +420,7 @@ def run_datasets(config: BatchConfig, table, out: str | Path, num_proc: int = 1,
     load_resources(config)  # in the parent: forked workers inherit the loaded model
     if not progress:
         datasets.disable_progress_bars()
+    _check_resume(config, table, out, shard_size)
     editor, computed, skipped = BatchEditor(config), [], []
     with _bar(table.num_rows, f"batch (datasets, {num_proc} proc)", progress) as bar:
         for idx, shard in _pending(table, out, shard_size, skipped):

@@ -328,7 +328,8 @@ def cmd_batch(a) -> None:
         if a.push_to_hub:
             print(f"pushed: {B.push_dataset(a.out, a.push_to_hub, private=a.private)}")
     except B.BatchError as e:
-        raise SystemExit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _chunks(features, n, size=8):

@@ -148,6 +148,8 @@ def test_datasets_two_processes_equal_local_and_resume_after_a_kill(setup, tmp_p
     assert {p.name: p.stat().st_mtime_ns for p in shards if p.name != shards[1].name} == \
         {k: v for k, v in mtimes.items() if k != shards[1].name}
     assert_same_images(results(out), results(tmp_path / "local"))
+    with pytest.raises(B.BatchError, match="different batch job"):  # other strengths into the same folder
+        B.run_datasets(config(setup, strengths=(2.0,)), table, out, num_proc=2, shard_size=3, progress=False)
 
 
 @pytest.mark.slow
