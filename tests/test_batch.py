@@ -184,3 +184,8 @@ def test_cli_batch_and_push_to_the_hub(setup, tmp_path, hub_server, monkeypatch,
     assert files["data/results.parquet"] == (out / "dataset" / "data" / "results.parquet").read_bytes()
     assert "errors/errors.parquet" in files and b"editgan batch edit" in files["README.md"]
     assert pq.read_table(io.BytesIO(files["data/results.parquet"])).num_rows == 4
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "ds-cache")
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub_server.url)  # datasets keeps its own copy
+    again = B.rows_from_hf("alice/edited")  # a Hub repo id as input: the pushed table's seeds, through datasets
+    assert again["seed"].to_pylist() == [1, 1, 2, 2]
