@@ -340,6 +340,34 @@ def cmd_evaluate(a) -> None:
         print(markdown_table(direct, ["vector", "samples", "mean_move", "right_direction", "entanglement", "most_entangled", "psnr_outside", "ssim_outside", "iou_outside"]))
 
 
+def cmd_batch(a) -> None:
+    """Apply vectors at a grid of strengths to seeds, a folder, a Parquet file or a HF dataset (editgan.batch)."""
+    from . import batch as B
+
+    try:
+        if a.images:
+            table = B.rows_from_folder(a.images)
+        elif a.parquet:
+            table = B.rows_from_parquet(a.parquet, a.image_column)
+        elif a.hf_dataset:
+            table = B.rows_from_hf(a.hf_dataset, a.split, a.image_column)
+        else:
+            table = B.rows_from_seeds(a.seeds if a.seeds else range(a.seed_start, a.seed_start + a.num_seeds))
+        config = B.BatchConfig(model=a.model, vectors=[B.parse_vector_spec(v) for v in a.vector or []],
+                               truncation=a.truncation, embed_steps=a.embed_steps, batch_size=a.batch_size,
+                               save_w_plus=a.save_w_plus)
+        summary = B.run(config, table, a.out, engine=a.engine, num_proc=a.num_proc, actors=a.actors,
+                        address=a.ray_address, shard_size=a.shard_size)
+        for row_id, reason in summary.errors:
+            print(f"row {row_id} failed: {reason}", file=sys.stderr)
+        print(summary.line() + f"; images in {Path(a.out) / 'images'}, table in {Path(a.out) / 'dataset'}")
+        if a.push_to_hub:
+            print(f"pushed: {B.push_dataset(a.out, a.push_to_hub, private=a.private)}")
+    except B.BatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _chunks(features, n, size=8):
     for i in range(0, n, size):
         yield [f[i : i + size] for f in features]
@@ -461,6 +489,32 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--branch", help="a trained branch folder: propose its prediction instead of the clusters")
     q.add_argument("--clusters-only", action="store_true", help="only draw the samples' numbered clusters")
     q.set_defaults(fn=cmd_label_propose)
+
+    q = sub.add_parser("batch", help="apply vectors at a grid of strengths to many seeds or images (datasets / Ray)")
+    model_arg(q)
+    src = q.add_mutually_exclusive_group()
+    src.add_argument("--seeds", type=int, nargs="+", help="these seeds")
+    src.add_argument("--num-seeds", type=int, default=16, help="N seeds from --seed-start (the default input)")
+    src.add_argument("--images", help="a folder of images (each embedded)")
+    src.add_argument("--parquet", help="a Parquet file with an image column (bytes) or a seed column")
+    src.add_argument("--hf-dataset", help="a Hugging Face dataset: save_to_disk folder, data folder or Hub repo id")
+    q.add_argument("--seed-start", type=int, default=0)
+    q.add_argument("--split", default="train")
+    q.add_argument("--image-column", default="image")
+    q.add_argument("--vector", action="append", help="PATH=S1,S2,... (repeatable; the grid is the product of the strengths)")
+    q.add_argument("--truncation", type=float, default=1.0)
+    q.add_argument("--embed-steps", type=int, default=100, help="optimisation steps per embedded image")
+    q.add_argument("--batch-size", type=int, default=16, help="rows per batch through the generator")
+    q.add_argument("--save-w-plus", action="store_true", help="store each image's W+ in the table")
+    q.add_argument("--engine", default="local", choices=["local", "datasets", "ray"])
+    q.add_argument("--num-proc", type=int, default=1, help="datasets engine: processes")
+    q.add_argument("--actors", type=int, default=1, help="ray engine: actors (one model each, a GPU each where present)")
+    q.add_argument("--ray-address", help="ray engine: an existing cluster (auto, ray://host:10001); default: start a local one")
+    q.add_argument("--shard-size", type=int, default=256, help="rows per resumable shard (local, datasets)")
+    q.add_argument("--out", default="batch-out")
+    q.add_argument("--push-to-hub", metavar="REPO", help="upload the result dataset to this Hub dataset repo")
+    q.add_argument("--private", action="store_true")
+    q.set_defaults(fn=cmd_batch)
 
     try:
         from .hub_cli import add_cli

@@ -80,3 +80,23 @@ def video_metadata(meta: dict) -> dict[str, str]:
     """MP4 container tags (ffmpeg `-metadata key=value`): the mp4 muxer keeps these keys."""
     return {"comment": json.dumps(meta), "description": description(meta),
             "title": f"{SOFTWARE} edit of {meta['model']}"}
+
+
+def png_bytes(image, meta: dict) -> bytes:
+    """A PIL image encoded as PNG bytes with its disclosure chunks (batch outputs, datasets)."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=png_info(meta))
+    return buf.getvalue()
+
+
+def read_png_metadata(data: bytes) -> dict:
+    """{"text": the PNG's text chunks, "editgan": the parsed record or None} of PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        text = dict(getattr(im, "text", {}) or {})
+    return {"text": text, "editgan": json.loads(text["editgan"]) if "editgan" in text else None}

@@ -497,7 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
                          "commitUrl": f"{self.hub.url}/{PREFIX[repo.type]}{repo.id}/commit/{sha}"})
 
     def h_resolve(self, method, kind, ns, name, rev, path):
-        repo = self._repo(TYPES[kind + "s"] if kind else "model", ns, name)
+        repo = self._repo(TYPES[kind] if kind else "model", ns, name)  # kind: "datasets", "spaces" or None
         commit = self._commit_of(repo, rev)
         path = unquote(path)
         oid = commit.files.get(path)
