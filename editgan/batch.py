@@ -147,9 +147,8 @@ def _image_bytes(value) -> bytes | None:
 
 @torch.no_grad()
 def seeds_w_plus(G, seeds: Sequence[int], truncation: float = 1.0) -> torch.Tensor:
-    """`G.w_plus_from_seed` of many seeds (the same z per seed), through the mapping in one batch: (N, num_ws, w_dim)."""
-    z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-    return G.w_plus(G.truncate(G.mapping(z.to(G.mapping.w_avg.device)), float(truncation))).cpu()
+    """`G.w_plus_from_seeds` on the CPU: (N, num_ws, w_dim)."""
+    return G.w_plus_from_seeds(list(seeds), truncation).cpu()
 
 
 class BatchEditor:

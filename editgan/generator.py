@@ -377,11 +377,16 @@ class Generator(nn.Module):
         return w.unsqueeze(1).repeat(1, self.num_ws, 1)
 
     @torch.no_grad()
-    def w_plus_from_seed(self, seed: int, truncation: float = 1.0) -> torch.Tensor:
-        """The W+ code (num_ws, w_dim) of a seed: z drawn on the CPU (the same on every device), truncated."""
-        z = torch.randn(1, self.z_dim, generator=torch.Generator().manual_seed(int(seed)))
+    def w_plus_from_seeds(self, seeds, truncation: float = 1.0) -> torch.Tensor:
+        """W+ codes (N, num_ws, w_dim) of seeds, mapped in one batch: each z drawn on the CPU from its own
+        seed (the same on every device), truncated."""
+        z = torch.cat([torch.randn(1, self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
         z = z.to(self.mapping.w_avg.device)
-        return self.w_plus(self.truncate(self.mapping(z), float(truncation)))[0]
+        return self.w_plus(self.truncate(self.mapping(z), float(truncation)))
+
+    def w_plus_from_seed(self, seed: int, truncation: float = 1.0) -> torch.Tensor:
+        """The W+ code (num_ws, w_dim) of one seed (`w_plus_from_seeds` of a batch of one)."""
+        return self.w_plus_from_seeds([seed], truncation)[0]
 
     def forward(self, z: torch.Tensor, truncation: float = 1.0, return_features: bool = False):
         if z.ndim != 2 or z.shape[1] != self.z_dim:
