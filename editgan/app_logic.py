@@ -28,13 +28,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .editor import EditConfig, edit, painted_classes, refine
-from .embedding import EmbedConfig, embed, load_image, open_image, to_pil
+from .embedding import InversionConfig, crop_note, invert, load_image, open_image, to_pil
 from . import disclosure
 from .labels import labels_from_png, snap_to_palette
 from .model import EditModel, load_model, shipped_domains
 
 MAX_SLOTS = 8  # strength sliders the UI pre-creates
 MAX_HISTORY = 50  # steps kept in a session's history (the oldest go first)
+MAX_TUNED_GENERATORS = 2  # pivotally tuned photos a session's history keeps (older ones' steps go)
 THUMB_SIZE = 96
 COMBINE_MODES = ("sum", "orthogonal")
 DISPLAY_SIZE = 512  # the paint canvas is the part map upscaled to about this many pixels
@@ -189,6 +190,9 @@ class Session:
     combine_mode: str = "sum"  # how the vectors add up: "sum" or "orthogonal" (editgan.vectors.combine)
     history: list[dict] = field(default_factory=list)  # steps: {"label", "source", "w_src", "edits", "strengths"}
     position: int = -1  # the step shown now
+    # An embedded photo's pivotally tuned copy of the generator (None: the model's own). It is
+    # this session's alone, never shared or cached, and goes with the session.
+    generator: object | None = None
 
     def replace(self, **kw) -> "Session":
         return dataclasses.replace(self, **kw)
@@ -222,7 +226,7 @@ class Session:
 def snapshot(session: Session, label: str, kind: str) -> dict:
     """The state a step returns to (strengths by vector name, so a later vector list still fits)."""
     return {"label": label, "kind": kind, "source": session.source, "w_src": session.w_src,
-            "edits": list(session.edits), "strengths": session.strength_of()}
+            "generator": session.generator, "edits": list(session.edits), "strengths": session.strength_of()}
 
 
 def commit(session: Session, label: str, kind: str, key=None) -> Session:
@@ -235,8 +239,19 @@ def commit(session: Session, label: str, kind: str, key=None) -> Session:
     if key is not None and kept and kept[-1].get("key") == key:
         kept = kept[:-1]
     step = {**snapshot(session, label, kind), "key": key}
-    history = (kept + [step])[-MAX_HISTORY:]
+    history = drop_old_tuned((kept + [step])[-MAX_HISTORY:])
     return session.replace(history=history, position=len(history) - 1)
+
+
+def drop_old_tuned(history: list[dict]) -> list[dict]:
+    """The history with at most MAX_TUNED_GENERATORS pivotally tuned generators in it: the steps
+    up to the last use of the oldest one go (a tuned copy is a whole generator's weights)."""
+    while True:
+        tuned = list(dict.fromkeys(id(s["generator"]) for s in history if s.get("generator") is not None))
+        if len(tuned) <= MAX_TUNED_GENERATORS:
+            return history
+        last = max(i for i, s in enumerate(history) if id(s.get("generator")) == tuned[0])
+        history = history[last + 1:]
 
 
 def goto_step(session: Session, index) -> Session:
@@ -249,8 +264,8 @@ def goto_step(session: Session, index) -> Session:
         raise AppError(f"there is no step {index}: the history has steps 0 to {len(session.history) - 1}")
     step = session.history[index]
     strengths = [step["strengths"].get(v["name"], 0.0) for v in session.vectors]
-    return session.replace(source=step["source"], w_src=step["w_src"], edits=list(step["edits"]),
-                           strengths=strengths, position=index)
+    return session.replace(source=step["source"], w_src=step["w_src"], generator=step.get("generator"),
+                           edits=list(step["edits"]), strengths=strengths, position=index)
 
 
 def undo(session: Session) -> Session:
@@ -300,6 +315,11 @@ def model_of(session: Session) -> EditModel:
     return model
 
 
+def generator_of(session: Session, model: EditModel):
+    """The generator that draws this session's images: its photo's tuned copy, or the model's."""
+    return session.generator if session.generator is not None else model.G
+
+
 def device_of(model: EditModel) -> torch.device:
     try:
         return next(model.G.parameters()).device
@@ -312,9 +332,9 @@ def w_from_seed(model: EditModel, seed: int, truncation: float) -> torch.Tensor:
     return model.G.w_plus_from_seed(seed, truncation).cpu()
 
 
-def render_w(model: EditModel, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`model.render` on the model's device; results on the CPU."""
-    image, labels = model.render(w.to(device_of(model)))
+def render_w(model: EditModel, w: torch.Tensor, G=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`model.render` (with generator `G`, default the model's) on the model's device; results on the CPU."""
+    image, labels = model.render(w.to(device_of(model)), G)
     return image.cpu(), (labels.cpu() if labels is not None else None)
 
 
@@ -353,7 +373,7 @@ def sample(session: Session, seed, truncation) -> Session:
     seed, truncation = check_seed(seed, truncation)
     model = model_of(session)
     new = session.replace(source={"kind": "seed", "seed": seed, "truncation": truncation},
-                          w_src=w_from_seed(model, seed, truncation), edits=[])
+                          w_src=w_from_seed(model, seed, truncation), edits=[], generator=None)
     return commit(new, f"seed {seed} (truncation {truncation:g})", "sample")
 
 
@@ -362,13 +382,13 @@ def render_image(session: Session) -> torch.Tensor:
     """Only the image (3, R, R) of what the user sees: one generator pass, no part map (sliders)."""
     model = model_of(session)
     w = session.w_current(model.G).to(device_of(model))
-    return model.G.synthesis(w.reshape(1, model.G.num_ws, model.G.w_dim))[0].cpu()
+    return generator_of(session, model).synthesis(w.reshape(1, model.G.num_ws, model.G.w_dim))[0].cpu()
 
 
 def render(session: Session) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Image (3, R, R) and part map (R, R) (None without a segmentation branch) of what the user sees."""
     model = model_of(session)
-    return render_w(model, session.w_current(model.G))
+    return render_w(model, session.w_current(model.G), generator_of(session, model))
 
 
 # ----- pictures ----------------------------------------------------------------------------------
@@ -536,14 +556,14 @@ def run_edit(session: Session, target: torch.Tensor, steps: int = 100, progress:
     require_segmenter(model)
     dev = device_of(model)
     w = session.w_current(model.G).to(dev)
-    _, before = model.render(w)
+    _, before = model.render(w, generator_of(session, model))
     target = target.to(dev).long()
     if target.shape != before.shape:
         raise AppError(f"the part map must be {before.shape[0]}x{before.shape[1]}, got {tuple(target.shape)}")
     if torch.equal(target, before):
         raise AppError("the painted part map is the same as the current one: paint a change first")
     with user_errors("cannot edit"):
-        res = edit(G or model.G, model.segmenter, w, target, EditConfig(steps=steps), progress=progress)
+        res = edit(G or generator_of(session, model), model.segmenter, w, target, EditConfig(steps=steps), progress=progress)
     before, target = before.cpu(), target.cpu()
     parts = [model.class_names[c] for c in painted_classes(before, target)]
     last = res.history[-1] if res.history else {}
@@ -600,7 +620,7 @@ def refine_vectors(session: Session, steps: int = 20, progress: Callable | None 
     if not parts:
         raise AppError("these vectors name no edited parts, so there is nothing to refine against")
     with user_errors("cannot refine"):
-        res = refine(model.G, model.segmenter, w, w_vec - w, parts, steps=steps, progress=progress)
+        res = refine(generator_of(session, model), model.segmenter, w, w_vec - w, parts, steps=steps, progress=progress)
     entry = {"kind": "refined vectors", "delta": (res.w_plus.detach() - w).cpu(), "parts": parts, "steps": res.steps,
              "vectors": [{"name": v.name, "strength": s} for v, s in pairs]}
     new = commit(session.replace(edits=session.edits + [entry], strengths=[0.0] * len(session.vectors)),
@@ -610,24 +630,40 @@ def refine_vectors(session: Session, steps: int = 20, progress: Callable | None 
 
 # ----- embedding --------------------------------------------------------------------------------------
 MAX_EMBED_STEPS = 1000
+MAX_PTI_STEPS = 1000
 
 
-def embed_photo(session: Session, path, steps: int = 200, progress: Callable | None = None) -> tuple[Session, dict, torch.Tensor]:
+def embed_photo(session: Session, path, steps: int = 100, pti_steps: int = 0,
+                progress: Callable | None = None) -> tuple[Session, dict, torch.Tensor]:
     """Embed an uploaded photo; the session's image becomes its reconstruction (edits dropped).
 
-    Returns the session, a report (PSNR) and the photo as the generator sees it (3, R, R).
+    The model's encoder (when it has one) gives a first guess, `steps` optimisation steps
+    refine it, and `pti_steps` of pivotal tuning (0: none) fit a copy of the generator to
+    the photo; that copy is this session's alone and draws its images from then on.
+    `progress(step, total, info)`: info has the "stage" and, after the encoder, its "image".
+    Returns the session, a report (PSNR and time per stage, the crop) and the photo as the
+    generator sees it (3, R, R).
     """
-    steps = _step_cap(steps, 10, MAX_EMBED_STEPS, "embedding")
+    model = model_of(session)
+    steps = _step_cap(steps, 0 if model.encoder is not None else 10, MAX_EMBED_STEPS, "embedding")
+    pti_steps = _step_cap(pti_steps, 0, MAX_PTI_STEPS, "pivotal tuning")
     if path is None or (isinstance(path, str) and not path):
         raise AppError("upload a photo first")
-    model = model_of(session)
     with user_errors("cannot use this upload as an image"):
-        target = load_image(str(path), model.G.resolution)
+        photo = open_image(str(path))
+        note = crop_note(photo.size, model.G.resolution)
+        target = load_image(photo, model.G.resolution)
+    staged = (lambda stage, step, total, info: progress(step, total, {**info, "stage": stage})) if progress else None
     with user_errors("cannot embed"):
-        res = embed(model.G, target.to(device_of(model)), EmbedConfig(steps=steps), progress=progress)
-    report = {"name": Path(str(path)).name, "psnr": round(res.psnr, 2), "steps": steps}
-    new = commit(session.replace(source={"kind": "photo", **report}, w_src=res.w_plus.detach().cpu(), edits=[]),
-                 f"embed {report['name']}", "embed")
+        res = invert(model.G, target.to(device_of(model)), model.encoder,
+                     InversionConfig(steps=steps, pti_steps=pti_steps), progress=staged)
+    report = {"name": Path(str(path)).name, "psnr": round(res.psnr, 2), "steps": steps, "pti_steps": pti_steps,
+              "stages": [{"stage": st.stage, "psnr": round(st.psnr, 2), "seconds": round(st.seconds, 2)} for st in res.stages],
+              "crop": note}
+    tuned = res.generator.cpu() if res.generator is not None else None
+    new = commit(session.replace(source={"kind": "photo", **report}, w_src=res.w_plus.detach().cpu(), edits=[],
+                                 generator=tuned),
+                 f"embed {report['name']}" + (" (tuned)" if tuned is not None else ""), "embed")
     return new, report, target
 
 
@@ -845,7 +881,7 @@ def export_sweep(session: Session, path: str | Path, lo=-2.0, hi=2.0, frames=9, 
         raise AppError(f"a sweep has 2 to {MAX_SWEEP_FRAMES} frames at 1 to 60 fps, got {frames} frames at {fps:g} fps")
     model = model_of(session)
     with user_errors("cannot make the sweep"):
-        images = sweep.sweep_frames(model.G, session.w_edited().to(device_of(model)), pairs, lo, hi, frames,
+        images = sweep.sweep_frames(generator_of(session, model), session.w_edited().to(device_of(model)), pairs, lo, hi, frames,
                                     mode=session.combine_mode, progress=progress)
         record = sweep.sweep_record(sweep.sweep_strengths(lo, hi, frames), pairs, session.combine_mode, fps)
         return sweep.save_sweep(images, path, fps, provenance(session, record))
@@ -862,7 +898,9 @@ def info_markdown(session: Session, report: dict | None = None) -> str:
     if src["kind"] == "seed":
         line = f"seed {src['seed']}, truncation {src['truncation']:g}"
     else:
-        line = f"photo {src.get('name')}, embedded ({src.get('steps')} steps, PSNR {src.get('psnr')} dB)"
+        stages = "; ".join(f"{st['stage']} {st['psnr']} dB in {st['seconds']} s" for st in src.get("stages", []))
+        line = f"photo {src.get('name')}, embedded (PSNR {stages or str(src.get('psnr')) + ' dB'})" + (
+            f" ({src['crop']})" if src.get("crop") else "")
     parts = [f"**Image:** {line}; {len(session.edits)} edit(s)"]
     act = session.active_vectors()
     if act:

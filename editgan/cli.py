@@ -69,20 +69,31 @@ def cmd_convert(a) -> None:
 
 
 def _load_w(m, a):
-    """The W+ to work on: --seed, --latent (safetensors with w_plus) or --image (embedded)."""
+    """(W+ to work on, the generator that draws it): --seed, --latent (safetensors with w_plus) or
+    --image (embedded: the model's encoder if it has one, --embed-steps of optimisation, and with
+    --pti-steps a pivotally tuned copy of the generator, which then draws every image)."""
     if getattr(a, "latent", None):
         from safetensors.torch import load_file
 
-        return load_file(a.latent)["w_plus"].reshape(m.G.num_ws, m.G.w_dim)
+        return load_file(a.latent)["w_plus"].reshape(m.G.num_ws, m.G.w_dim), m.G
     if getattr(a, "image", None):
-        from .embedding import EmbedConfig, embed, load_image
+        from .embedding import InversionConfig, invert, load_image
 
-        bar, upd = _bar(a.embed_steps, "embedding")
-        res = embed(m.G, load_image(a.image, m.G.resolution), EmbedConfig(steps=a.embed_steps), progress=upd)
-        bar.close()
-        print(f"embedded {a.image}: PSNR {res.psnr:.2f} dB")
-        return res.w_plus
-    return m.w_from_seed(a.seed, a.truncation)
+        encoder = None if a.no_encoder else m.encoder
+        bars = {}
+
+        def progress(stage, step, total, info):
+            if stage not in bars:
+                bars[stage] = _bar(total, stage)
+            bars[stage][1](step, total, {k: v for k, v in info.items() if k != "image"})
+
+        res = invert(m.G, load_image(a.image, m.G.resolution), encoder,
+                     InversionConfig(steps=a.embed_steps, pti_steps=a.pti_steps), progress=progress)
+        for bar, _ in bars.values():
+            bar.close()
+        print(f"embedded {a.image}: {res.summary()}")
+        return res.w_plus, (res.generator or m.G)
+    return m.w_from_seed(a.seed, a.truncation), m.G
 
 
 def cmd_embed(a) -> None:
@@ -91,13 +102,16 @@ def cmd_embed(a) -> None:
     from .model import load_model
 
     m = load_model(a.model)
-    w = _load_w(m, a)
+    w, G = _load_w(m, a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     save_file({"w_plus": w.contiguous()}, str(out / "latent.safetensors"))
-    image, _ = m.render(w)
+    image, _ = m.render(w, G)
     _save_image(image, out / "reconstruction.png")
     print(f"wrote {out / 'latent.safetensors'} and {out / 'reconstruction.png'}")
+    if G is not m.G:
+        print("note: the reconstruction is drawn by the photo's pivotally tuned generator, which is not saved: "
+              "pass --image (and --pti-steps) to edit/apply/sweep to edit the photo with it")
 
 
 def _require_segmenter(m):
@@ -113,10 +127,10 @@ def cmd_edit(a) -> None:
 
     m = load_model(a.model)
     _require_segmenter(m)
-    w = _load_w(m, a)
+    w, G = _load_w(m, a)
     target = labels_from_png(a.parts, m.palette, m.G.resolution)
     bar, upd = _bar(a.steps, "editing")
-    res = edit(m.G, m.segmenter, w, target, EditConfig(steps=a.steps, lr=a.lr), progress=upd)
+    res = edit(G, m.segmenter, w, target, EditConfig(steps=a.steps, lr=a.lr), progress=upd)
     bar.close()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +140,7 @@ def cmd_edit(a) -> None:
     if a.save_vector:
         from .editor import painted_classes
 
-        _, before = m.render(w)
+        _, before = m.render(w, G)
         parts = [m.class_names[c] for c in painted_classes(before, target)]
         vec = EditVector(delta=res.delta, name=Path(a.save_vector).stem, description=a.description,
                          model_fingerprint=m.fingerprint, parts=parts,
@@ -157,15 +171,15 @@ def cmd_apply(a) -> None:
 
     m = load_model(a.model)
     pairs = _vector_specs(a.vector)
-    w = _load_w(m, a)
-    w2 = apply_vectors(w[None], pairs, m.G, mode="orthogonal" if a.orthogonal else "sum")[0]
+    w, G = _load_w(m, a)
+    w2 = apply_vectors(w[None], pairs, m.G, mode="orthogonal" if a.orthogonal else "sum")[0]  # checked against the model
     if a.refine:
         _require_segmenter(m)
         parts = sorted({p for v, _ in pairs for p in v.parts})
         bar, upd = _bar(a.refine, "refining")
-        w2 = refine(m.G, m.segmenter, w, w2 - w, parts, steps=a.refine, progress=upd).w_plus
+        w2 = refine(G, m.segmenter, w, w2 - w, parts, steps=a.refine, progress=upd).w_plus
         bar.close()
-    image, _ = m.render(w2)
+    image, _ = m.render(w2, G)
     _save_image(image, a.out)
     print(f"wrote {a.out}")
 
@@ -180,12 +194,12 @@ def cmd_sweep(a) -> None:
         raise SystemExit(f"error: --out {a.out}: a sweep is saved as .gif or .mp4")
     m = load_model(a.model)
     pairs = _vector_specs(a.vector)
-    w = _load_w(m, a)
+    w, G = _load_w(m, a)
     mode = "orthogonal" if a.orthogonal else "sum"
     lo, hi = a.range
     values = sweep_strengths(lo, hi, a.frames)
     bar, upd = _bar(a.frames, "sweep frames")
-    frames = sweep_frames(m.G, w, pairs, lo, hi, a.frames, mode=mode, batch_size=a.batch_size, progress=upd)
+    frames = sweep_frames(G, w, pairs, lo, hi, a.frames, mode=mode, batch_size=a.batch_size, progress=upd)
     bar.close()
     if a.scale > 1:
         from PIL import Image
@@ -216,6 +230,26 @@ def cmd_train_default(a) -> None:
     bar.close()
     G.save_pretrained(a.out)
     print(f"saved generator to {a.out}")
+
+
+def cmd_encoder_train(a) -> None:
+    """Train an image -> W+ encoder on the generator's own samples; resumable from --run."""
+    import time
+
+    from .encoder import EncoderTrainConfig, train_encoder
+    from .model import load_generator, local_path
+
+    G = load_generator(a.model)
+    out = Path(a.out) if a.out else local_path(a.model)
+    if not a.out and not out.is_dir():
+        raise SystemExit(f"error: --out is needed: {a.model} is not a model folder")
+    cfg = EncoderTrainConfig(steps=a.steps, batch=a.batch)
+    bar, upd = _bar(a.steps, "training encoder")
+    t = time.time()
+    E = train_encoder(G, cfg, run_dir=a.run, progress=upd)
+    bar.close()
+    E.save_pretrained(out)
+    print(f"trained the encoder ({a.steps} steps, {(time.time() - t) / 60:.1f} min this run); saved to {out}")
 
 
 def cmd_segmenter_train(a) -> None:
@@ -386,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--truncation", type=float, default=1.0)
         q.add_argument("--latent", help="a .safetensors file holding w_plus")
         q.add_argument("--image", help="a photo to embed first")
-        q.add_argument("--embed-steps", type=int, default=300)
+        q.add_argument("--embed-steps", type=int, default=100, help="optimisation steps (after the encoder's guess)")
+        q.add_argument("--pti-steps", type=int, default=0, help="pivotal tuning steps (faithful to the photo; 0: none)")
+        q.add_argument("--no-encoder", action="store_true", help="start from the mean latent even if the model has an encoder")
 
     q = sub.add_parser("sample", help="images and part maps from seeds")
     model_arg(q)
@@ -460,6 +496,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--direct", type=int, default=0, help="also paint-and-optimise this many direct edits per vector")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_evaluate)
+
+    enc = sub.add_parser("encoder", help="train an image -> W+ encoder for a model").add_subparsers(dest="encoder_command", required=True)
+    q = enc.add_parser("train", help="train on the generator's own samples (resumable with --run)")
+    q.add_argument("model", help="a shipped name, model folder, checkpoint or Hub repo id")
+    q.add_argument("--steps", type=int, default=4000)
+    q.add_argument("--batch", type=int, default=8)
+    q.add_argument("--run", help="checkpoint folder; a rerun of the same command resumes from it")
+    q.add_argument("--out", help="folder to write encoder.json/.safetensors into (default: the model's folder)")
+    q.set_defaults(fn=cmd_encoder_train)
 
     seg = sub.add_parser("segmenter", help="train or evaluate a segmentation branch").add_subparsers(dest="segmenter_command", required=True)
     q = seg.add_parser("train", help="train a branch from a labels folder")

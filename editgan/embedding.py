@@ -8,7 +8,10 @@ that keeps W+ where the generator draws well.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -85,6 +88,14 @@ def load_image(source, resolution: int) -> torch.Tensor:
     image = image.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.LANCZOS)
     arr = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1)
     return arr / 127.5 - 1
+
+
+def crop_note(size: tuple[int, int], resolution: int) -> str:
+    """What `load_image` does to an image of `size` (width, height), in words for the user."""
+    w, h = size
+    side = min(w, h)
+    crop = f"centre {side} x {side} of {w} x {h}" if w != h else f"{w} x {h}"
+    return f"{crop}, resized to {resolution} x {resolution}"
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -182,3 +193,150 @@ def embed(
     with torch.no_grad():
         image = G.synthesis(codes)[0]
     return EmbedResult(w_plus=codes[0], image=image, psnr=psnr(image, target[0]), history=history)
+
+
+# ----- pivotal tuning (PTI, Roich et al. 2021) ------------------------------------------------------
+@dataclass
+class PTIConfig:
+    steps: int = 300
+    lr: float = 1e-2  # cosine decay to a tenth
+    locality_weight: float = 10.0  # keep the generator as it was away from the pivot
+    locality_every: int = 4  # the locality term every N steps (it costs extra generator passes)
+    locality_alpha: float = 1.0  # latents from the pivot towards random samples: this share of the way (1: the samples)
+    locality_samples: int = 2
+    seed: int = 0
+
+
+def pivotal_tuning(G, w_pivot: torch.Tensor, target: torch.Tensor, config: PTIConfig | None = None,
+                   progress: Callable[[int, int, dict], None] | None = None):
+    """A copy of G whose synthesis network is fine-tuned so that G(w_pivot) draws `target`.
+
+    The pivot stays fixed; the locality regulariser keeps images at latents between the
+    pivot and random samples as the original G drew them, so edits (vectors, part-map
+    edits) behave as before. G itself is never changed. Returns (tuned G, history).
+    """
+    config = config or PTIConfig()
+    r, n, d = G.resolution, G.num_ws, G.w_dim
+    if target.shape != (3, r, r):
+        raise ImageError(f"the image to tune on must be (3, {r}, {r}) for this generator, got {tuple(target.shape)}")
+    tuned = copy.deepcopy(G).eval()
+    tuned.requires_grad_(False)
+    tuned.tuned_from = getattr(G, "tuned_from", None) or G.fingerprint()  # its identity for edit vectors
+    params = list(tuned.synthesis.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    G = G.eval()
+    gen = torch.Generator().manual_seed(config.seed)
+    pivot = w_pivot.detach().reshape(1, n, d).to(target.device)
+    target = target[None]
+    opt = torch.optim.Adam(params, lr=config.lr)
+    history: list[dict] = []
+    for i in range(config.steps):
+        for g in opt.param_groups:  # cosine decay to a tenth
+            g["lr"] = config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / max(config.steps, 1))))
+        image = tuned.synthesis(pivot)
+        loss = reconstruction_loss(image, target) + F.mse_loss(image, target)
+        record = {"step": i + 1, "psnr": psnr(image.detach()[0], target[0])}
+        if config.locality_weight > 0 and i % config.locality_every == 0:
+            with torch.no_grad():
+                z = torch.randn(config.locality_samples, G.z_dim, generator=gen).to(pivot.device)
+                w_rand = G.w_plus(G.mapping(z))
+                w_near = pivot + config.locality_alpha * (w_rand - pivot)
+                before = G.synthesis(w_near)
+            local = F.mse_loss(tuned.synthesis(w_near), before)
+            loss = loss + config.locality_weight * local
+            record["locality"] = float(local.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        record["loss"] = float(loss.detach())
+        history.append(record)
+        if progress:
+            progress(i + 1, config.steps, record)
+    tuned.requires_grad_(False)
+    return tuned.eval(), history
+
+
+# ----- the whole inversion: encoder, optimisation, pivotal tuning -------------------------------------
+@dataclass
+class InversionConfig:
+    steps: int = 100  # optimisation steps after the encoder (or from the mean latent without one)
+    lr: float = 0.02  # W+ learning rate when starting from the encoder
+    pti_steps: int = 0  # 0: no pivotal tuning
+    pti: PTIConfig = field(default_factory=PTIConfig)
+
+
+@dataclass
+class StageReport:
+    stage: str  # "encoder", "optimisation", "pivotal tuning"
+    psnr: float
+    seconds: float
+    steps: int = 0
+
+
+@dataclass
+class InversionResult:
+    w_plus: torch.Tensor  # (num_ws, w_dim), the pivot
+    image: torch.Tensor  # (3, R, R) the final reconstruction
+    psnr: float
+    stages: list[StageReport]
+    generator: object | None = None  # the pivotally tuned generator, when PTI ran (else None: use G)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    def summary(self) -> str:
+        return ", ".join(f"{s.stage} {s.psnr:.1f} dB" + (f" ({s.steps} steps)" if s.steps else "") + f" {s.seconds:.1f} s"
+                         for s in self.stages)
+
+
+def encode_stage(G, encoder, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's W+ guess and its image."""
+    with torch.no_grad():
+        w = encoder.encode(target).to(target.device)
+        image = G.synthesis(w[None])[0]
+    return w, image
+
+
+def invert(G, target: torch.Tensor, encoder=None, config: InversionConfig | None = None,
+           progress: Callable[[str, int, int, dict], None] | None = None) -> InversionResult:
+    """Embed `target` (3, R, R) in [-1, 1]: the encoder's guess (if an encoder is given), then
+    `config.steps` optimisation steps from it, then `config.pti_steps` of pivotal tuning.
+
+    `progress(stage, step, total, info)` is called during each stage (and once after the
+    encoder, with step = total = 1). The result says which stages ran, their PSNR and time.
+    """
+    config = config or InversionConfig()
+    r = G.resolution
+    if target.shape != (3, r, r):
+        raise ImageError(f"the image to embed must be (3, {r}, {r}) for this generator, got {tuple(target.shape)}")
+    stages: list[StageReport] = []
+    start = None
+    image = None
+    if encoder is not None:
+        t = time.perf_counter()
+        start, image = encode_stage(G, encoder, target)
+        stages.append(StageReport("encoder", psnr(image, target), time.perf_counter() - t))
+        if progress:
+            progress("encoder", 1, 1, {"psnr": stages[-1].psnr, "image": image})
+    w = start
+    if config.steps > 0 or start is None:
+        t = time.perf_counter()
+        steps = max(config.steps, 1)
+        # embed() runs W+ at half its lr (its W phase, skipped from a W+ start, takes the full lr)
+        cfg = EmbedConfig(steps=steps, lr=config.lr * 2 if start is not None else EmbedConfig.lr)
+        res = embed(G, target, cfg, start=start,
+                    progress=(lambda s, tot, info: progress("optimisation", s, tot, info)) if progress else None)
+        w, image = res.w_plus, res.image
+        stages.append(StageReport("optimisation", res.psnr, time.perf_counter() - t, steps))
+    tuned = None
+    if config.pti_steps > 0:
+        t = time.perf_counter()
+        pti = dataclasses.replace(config.pti, steps=config.pti_steps)
+        tuned, _ = pivotal_tuning(G, w, target, pti,
+                                  progress=(lambda s, tot, info: progress("pivotal tuning", s, tot, info)) if progress else None)
+        with torch.no_grad():
+            image = tuned.synthesis(w[None])[0]
+        stages.append(StageReport("pivotal tuning", psnr(image, target), time.perf_counter() - t, config.pti_steps))
+    return InversionResult(w_plus=w.detach(), image=image.detach(), psnr=psnr(image, target), stages=stages, generator=tuned)

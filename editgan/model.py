@@ -12,12 +12,14 @@ shipped default models live in `weights/<domain>/`, their edit vectors in `vecto
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .checkpoints import EXPECTED, CheckpointError, looks_like_repo_id, read_generator
+from .encoder import Encoder, EncoderError, has_encoder
 from .generator import Generator
 from .segmenter import CONFIG_NAME as SEGMENTER_CONFIG, Segmenter
 
@@ -69,6 +71,7 @@ class EditModel:
     segmenter: Segmenter | None
     source: str
     folder: Path | None = None  # local folder the model came from, if any
+    encoder: Encoder | None = None  # image -> W+ (embedding starts from its guess), when the folder has one
 
     @property
     def fingerprint(self) -> str:
@@ -99,9 +102,12 @@ class EditModel:
         return self.G.w_plus_from_seed(seed, truncation)
 
     @torch.no_grad()
-    def render(self, w_plus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Image (3, R, R) and part map (R, R) (None without a branch) of one W+ code."""
-        image, features = self.G.synthesis(w_plus.reshape(1, self.G.num_ws, self.G.w_dim), return_features=True)
+    def render(self, w_plus: torch.Tensor, G: Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Image (3, R, R) and part map (R, R) (None without a branch) of one W+ code.
+
+        `G`: another generator of the same shape to draw with (a photo's pivotally tuned copy)."""
+        G = G or self.G
+        image, features = G.synthesis(w_plus.reshape(1, G.num_ws, G.w_dim), return_features=True)
         labels = self.segmenter(features).argmax(1)[0] if self.segmenter else None
         return image[0], labels
 
@@ -116,4 +122,12 @@ def load_model(source: str, revision: str | None = None) -> EditModel:
         features = G.synthesis.feature_channels
         if list(features) != list(segmenter.config.feature_channels):
             segmenter.check_features([torch.zeros(1, c, 1, 1) for c in features])
-    return EditModel(G=G.eval(), segmenter=segmenter, source=source, folder=folder)
+    encoder = None
+    if has_encoder(folder):  # an encoder that does not fit is left out: embedding then starts from the mean
+        try:
+            encoder = Encoder.from_pretrained(folder)
+            encoder.check_generator(G)
+        except EncoderError as e:
+            warnings.warn(f"{folder}: encoder not used: {e}")
+            encoder = None
+    return EditModel(G=G.eval(), segmenter=segmenter, source=source, folder=folder, encoder=encoder)

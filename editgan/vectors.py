@@ -320,7 +320,12 @@ def _state_key(G) -> tuple | None:
 
 
 def model_fingerprint_of(G) -> str:
-    """G.fingerprint(), cached per model until one of its weights changes (hashing is not free)."""
+    """G.fingerprint(), cached per model until one of its weights changes (hashing is not free).
+
+    A photo's pivotally tuned copy of a generator (`tuned_from` set) answers with the fingerprint
+    of the model it was tuned from: vectors made for that model apply to it."""
+    if getattr(G, "tuned_from", None):
+        return G.tuned_from
     key = _state_key(G)
     if key is not None:
         try:

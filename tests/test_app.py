@@ -98,19 +98,20 @@ def test_strengths_are_clamped_and_checked(tiny_model, tmp_path):
 @pytest.mark.parametrize("mode,fmt,size", [("I;16", "PNG", (40, 30)), ("CMYK", "JPEG", (64, 64)), ("P", "GIF", (20, 50)),
                                            ("1", "BMP", (33, 33)), ("LA", "PNG", (1, 1)), ("RGB", "WEBP", (500, 90))])
 def test_uploads_of_any_mode_and_size_embed(tiny_model, tmp_path, mode, fmt, size, monkeypatch):
-    from editgan.embedding import EmbedResult
+    from editgan.embedding import InversionResult, StageReport
 
-    def quick_embed(G, target, config=None, progress=None):  # the reading is under test, not the optimiser
+    def quick_invert(G, target, encoder=None, config=None, progress=None):  # the reading is under test, not the optimiser
         assert target.shape == (3, G.resolution, G.resolution) and target.abs().max() <= 1
         w = G.w_plus(G.mean_w()[None])[0]
-        return EmbedResult(w_plus=w, image=target, psnr=99.0)
+        return InversionResult(w_plus=w, image=target, psnr=99.0, stages=[StageReport("optimisation", 99.0, 0.1, 10)])
 
-    monkeypatch.setattr(L, "embed", quick_embed)
+    monkeypatch.setattr(L, "invert", quick_invert)
     key = L.register_model(tiny_model, "tiny-logic", vectors_dir=tmp_path)
     path = tmp_path / f"photo.{fmt.lower()}"
     Image.new(mode, size, 1).save(path, format=fmt)
     session, report, target = L.embed_photo(L.new_session(key, 1), str(path), steps=10)
     assert target.shape == (3, 32, 32) and report["steps"] == 10 and session.source["kind"] == "photo"
+    assert report["crop"].endswith("resized to 32 x 32") and f"{size[0]} x {size[1]}" in report["crop"]
     assert L.undo(session).source["kind"] == "seed"
 
 

@@ -95,7 +95,21 @@ def temp_path(suffix: str, keep_s: float = 3600) -> Path:
     return Path(name)
 
 
-def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | None = None):
+class ProgressImage:
+    """A preview source for `stream_work` fed by progress callbacks: the last `info["image"]` reported."""
+
+    def __init__(self):
+        self.last_image = None
+
+    def wrap(self, callback):
+        def cb(step, total, info=None):
+            if isinstance(info, dict) and info.get("image") is not None:
+                self.last_image = info["image"]
+            callback(step, total, {k: v for k, v in (info or {}).items() if k != "image"})
+        return cb
+
+
+def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | ProgressImage | None = None):
     """Run work(callback) in a thread; yield ("preview", image) while it runs, then ("done", result).
 
     The callback reports each step to gr.Progress; when the caller goes away (the
@@ -128,7 +142,8 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | None
                 break
             step, total, info = ev
             acc, loss = info.get("accuracy"), info.get("loss")
-            progress((step, total), desc=f"{desc}: step {step}/{total}" + (f", region accuracy {acc:.2f}" if acc is not None else "")
+            stage = f" ({info['stage']})" if info.get("stage") else ""
+            progress((step, total), desc=f"{desc}{stage}: step {step}/{total}" + (f", region accuracy {acc:.2f}" if acc is not None else "")
                      + (f", loss {loss:.3f}" if loss is not None else ""))
             if recorder is not None and recorder.last_image is not None and time.monotonic() - last > PREVIEW_EVERY_S:
                 last = time.monotonic()

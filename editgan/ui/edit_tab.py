@@ -13,7 +13,7 @@ import gradio as gr
 
 from editgan import app_logic as L
 
-from .common import GPU, HEAVY, LIGHT, PRIVATE, pil, run_with_progress, safe, stream_work, temp_path
+from .common import GPU, HEAVY, LIGHT, PRIVATE, ProgressImage, pil, run_with_progress, safe, stream_work, temp_path
 
 SLOTS = L.MAX_SLOTS
 OPACITY = 0.6
@@ -87,7 +87,12 @@ def build(initial: L.Session, model_choices: list[str], seed: int, truncation: f
                 with gr.Tab("Upload a photo"):
                     ui["photo"] = gr.File(label="Photo (any size or mode; centre-cropped to a square)",
                                           file_types=["image"], type="filepath", height=120)
-                    ui["embed_steps"] = gr.Slider(10, L.MAX_EMBED_STEPS, value=200, step=10, label="Embedding steps")
+                    ui["embed_steps"] = gr.Slider(0 if model.encoder is not None else 10, L.MAX_EMBED_STEPS,
+                                                  value=100, step=10, label="Optimisation steps (after the encoder)"
+                                                  if model.encoder is not None else "Embedding steps")
+                    ui["faithful"] = gr.Checkbox(False, label="Faithful (pivotal tuning: fits a copy of the generator "
+                                                 "to the photo, for this session only; slower)")
+                    ui["pti_steps"] = gr.Slider(50, L.MAX_PTI_STEPS, value=300, step=50, label="Pivotal tuning steps")
                     ui["embed"] = gr.Button("Embed", variant="primary")
                     ui["target"] = gr.Image(label="Photo as the model sees it", type="pil", format="png",
                                             interactive=False, height=160, elem_classes="editgan-pixelated")
@@ -206,19 +211,28 @@ def wire(ui: dict, st) -> dict:
     # --- embedding ---
     @GPU(duration=120)
     @safe
-    def embed(session, photo, steps, opacity_v, progress=gr.Progress()):
-        """Embed an uploaded photo (any size or mode) into W+; it becomes the image to edit."""
-        new, report, target = run_with_progress(lambda cb: L.embed_photo(session, photo, steps, cb), progress, "embedding")
-        return (*view(new, opacity_v, report), pil(target))
+    def embed(session, photo, steps, opacity_v, faithful=False, pti_steps=300, progress=gr.Progress()):
+        """Embed an uploaded photo (any size or mode) into W+; it becomes the image to edit.
 
-    after(ui["embed"].click(embed, [st, ui["photo"], ui["embed_steps"], opacity], [*view_out, ui["target"]],
-                            api_name="embed", **HEAVY))
+        The encoder's guess shows at once, then the optimisation (and, when faithful, pivotal tuning) runs."""
+        box = ProgressImage()
+        pti = int(pti_steps) if faithful else 0
+        work = lambda cb: L.embed_photo(session, photo, steps, pti, box.wrap(cb))
+        for kind, value in stream_work(work, progress, "embedding", box):
+            if kind == "preview":
+                yield gr.skip(), gr.skip(), value, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            else:
+                new, report, target = value
+                yield (*view(new, opacity_v, report), pil(target))
+
+    after(ui["embed"].click(embed, [st, ui["photo"], ui["embed_steps"], opacity, ui["faithful"], ui["pti_steps"]],
+                            [*view_out, ui["target"]], api_name="embed", **HEAVY))
 
     # --- editing ---
     def run_edit_stream(session, target, steps, opacity_v, progress):
         model = L.model_of(session)
         before = pil(L.render(session)[0])
-        rec = L.RecordingGenerator(model.G)
+        rec = L.RecordingGenerator(L.generator_of(session, model))
         for kind, value in stream_work(lambda cb: L.run_edit(session, target, steps, cb, G=rec), progress, "editing", rec):
             if kind == "preview":
                 yield gr.skip(), before, value, gr.skip(), gr.skip(), gr.skip()
