@@ -2,7 +2,9 @@
 
 from .checkpoints import CheckpointError
 from .editor import EditConfig, EditError, EditResult, edit, refine
-from .embedding import EmbedConfig, EmbedResult, ImageError, embed, load_image
+from .embedding import (EmbedConfig, EmbedResult, ImageError, InversionConfig, InversionResult, PTIConfig, embed, invert,
+                        load_image, pivotal_tuning)
+from .encoder import Encoder, EncoderError, train_encoder
 from .generator import Generator, GeneratorConfig, model_fingerprint
 from .model import EditModel, convert_checkpoint, load_generator, load_model
 from .segmenter import Segmenter, SegmenterConfig, SegmenterError, train_segmenter
@@ -12,7 +14,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError", "EditConfig", "EditError", "EditModel", "EditResult", "EditVector", "EmbedConfig",
-    "EmbedResult", "Generator", "GeneratorConfig", "ImageError", "IncompatibleVectorError", "Segmenter",
+    "EmbedResult", "Encoder", "EncoderError", "InversionConfig", "InversionResult", "PTIConfig", "invert",
+    "pivotal_tuning", "train_encoder", "Generator", "GeneratorConfig", "ImageError", "IncompatibleVectorError", "Segmenter",
     "SegmenterConfig", "SegmenterError", "VectorError", "apply_vectors", "convert_checkpoint", "edit", "embed",
     "load_generator", "load_image", "load_model", "load_vector", "model_fingerprint", "refine", "save_vector",
     "train_segmenter",

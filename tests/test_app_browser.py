@@ -283,3 +283,38 @@ def test_label_assign_a_cluster_paint_a_correction_and_train(page, setup, labels
         page.screenshot(path=str(folder_ / "label.png"), full_page=True)
     if len(shots) > 1:
         (ROOT / "docs" / "label-painted.png").unlink(missing_ok=True)
+
+
+def test_upload_a_photo_and_embed_it_faithfully(page, setup, tmp_path):
+    """Upload a photo in the browser, tick Faithful, embed: the info line reports each stage and the
+    crop, the shown image is the photo's reconstruction, and the target shows the photo as read."""
+    _, model, _, _ = setup
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    photo = tmp_path / "holiday.jpg"
+    Image.fromarray(small).resize((140, 100), Image.BICUBIC).save(photo, quality=90)  # 7:5, JPEG
+    before_src, _ = read_image(page, "#after")
+    page.get_by_role("tab", name="Upload a photo").click()
+    page.locator("#photo input[type='file']").set_input_files(str(photo))
+    page.wait_for_function("() => document.querySelector('#photo').innerText.includes('holiday')", timeout=30_000)
+    page.locator("#faithful input[type='checkbox']").check()
+    steps = page.locator("#pti-steps input[type='number']")
+    steps.fill("100")
+    steps.press("Enter")
+    page.click("#embed-btn")
+    page.wait_for_function("() => document.querySelector('#info').innerText.includes('holiday.jpg')", timeout=300_000)
+    info = page.inner_text("#info")
+    assert "holiday.jpg" in info and "centre 100 x 100 of 140 x 100" in info and "optimisation" in info
+    after_src, after = wait_new_image(page, "#after", before_src)
+    page.screenshot(path=str(tmp_path / "app-embedded.png"), full_page=True)
+    if os.environ.get("EDITGAN_SCREENSHOTS") == "1":
+        page.screenshot(path=str(ROOT / "docs" / "app-embed.png"), full_page=True)
+    r = model.G.resolution
+    assert after.shape[:2] == (r, r)
+    # the PSNR the info line gives for the last stage is the shown image's against the photo as read
+    from editgan.embedding import load_image
+
+    target = load_image(str(photo), r).permute(1, 2, 0).numpy() * 0.5 + 0.5
+    psnr = -10 * np.log10(((after - target) ** 2).mean())
+    reported = float(info.split("pivotal tuning ")[1].split(" dB")[0])
+    assert abs(psnr - reported) < 0.5, (psnr, reported)

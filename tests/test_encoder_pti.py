@@ -220,3 +220,32 @@ def test_a_history_keeps_at_most_two_tuned_generators():
     kept = L.drop_old_tuned(history)
     assert kept == history[3:]  # the steps up to the oldest copy's last use are gone, the rest kept in order
     assert L.drop_old_tuned(history[3:]) == history[3:]
+
+
+@pytest.mark.slow
+def test_faithful_embedding_through_the_api(tiny_model, encoder, tmp_path):
+    """gradio_client: a photo embedded with the encoder and pivotal tuning; the shown image is the
+    tuned copy's; a second client (another visitor) still sees the model's own images."""
+    from dataclasses import replace
+
+    from gradio_client import Client, handle_file
+
+    from conftest import launch_app
+
+    model = replace(tiny_model, encoder=encoder)
+    url, demo = launch_app(model, tmp_path / "vectors", seed=2)
+    try:
+        alice, bob = (Client(url, verbose=False, download_files=str(tmp_path / n)) for n in ("a", "b"))
+        photo = tmp_path / "photo.png"
+        Image.fromarray(((photo_like(50, seed=4).permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)).save(photo)
+        out = alice.predict(handle_file(str(photo)), 10, 0.6, True, 50, api_name="/embed")
+        info = out[4]  # the outputs without the state: before, after, parts, canvas, info, target
+        assert "encoder" in info and "optimisation" in info and "pivotal tuning" in info and "resized to 32 x 32" in info
+        shown = torch.from_numpy(np.asarray(Image.open(out[1]).convert("RGB"), dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
+        target = torch.from_numpy(np.asarray(Image.open(out[5]).convert("RGB"), dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
+        tuned_psnr = float(info.split("pivotal tuning ")[1].split(" dB")[0])
+        assert psnr(shown, target) == pytest.approx(tuned_psnr, abs=0.3)  # PNG rounding
+        plain = bob.predict(handle_file(str(photo)), 10, 0.6, api_name="/embed")[4]
+        assert "pivotal tuning" not in plain
+    finally:
+        demo.close()

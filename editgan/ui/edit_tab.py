@@ -86,14 +86,15 @@ def build(initial: L.Session, model_choices: list[str], seed: int, truncation: f
                     ui["truncation"] = gr.Slider(0.0, 1.0, value=truncation, step=0.05, label="Truncation")
                 with gr.Tab("Upload a photo"):
                     ui["photo"] = gr.File(label="Photo (any size or mode; centre-cropped to a square)",
-                                          file_types=["image"], type="filepath", height=120)
+                                          file_types=["image"], type="filepath", height=120, elem_id="photo")
                     ui["embed_steps"] = gr.Slider(0 if model.encoder is not None else 10, L.MAX_EMBED_STEPS,
                                                   value=100, step=10, label="Optimisation steps (after the encoder)"
                                                   if model.encoder is not None else "Embedding steps")
                     ui["faithful"] = gr.Checkbox(False, label="Faithful (pivotal tuning: fits a copy of the generator "
-                                                 "to the photo, for this session only; slower)")
-                    ui["pti_steps"] = gr.Slider(50, L.MAX_PTI_STEPS, value=300, step=50, label="Pivotal tuning steps")
-                    ui["embed"] = gr.Button("Embed", variant="primary")
+                                                 "to the photo, for this session only; slower)", elem_id="faithful")
+                    ui["pti_steps"] = gr.Slider(50, L.MAX_PTI_STEPS, value=300, step=50, label="Pivotal tuning steps",
+                                                elem_id="pti-steps")
+                    ui["embed"] = gr.Button("Embed", variant="primary", elem_id="embed-btn")
                     ui["target"] = gr.Image(label="Photo as the model sees it", type="pil", format="png",
                                             interactive=False, height=160, elem_classes="editgan-pixelated")
             with gr.Accordion("Model", open=False):
