@@ -1,9 +1,13 @@
 """Embedding a real image into W+, and reading images in any size and mode.
 
-Optimisation from the mean latent (or a given start) with a reconstruction loss that
-needs no downloaded weights: L1 at three scales plus an image-gradient term (edges
-matter to the eye more than flat regions), and a small pull towards the mean latent
-that keeps W+ where the generator draws well.
+Three stages, each a function, run in order by `invert`:
+1. the encoder's guess (`editgan.encoder`, optional: without one, the mean latent);
+2. `embed`: optimisation of W+ with a reconstruction loss that needs no downloaded weights:
+   L1 at three scales plus an image-gradient term (edges matter to the eye more than flat
+   regions), and a small pull towards the mean latent that keeps W+ where the generator
+   draws well;
+3. `pivotal_tuning` (optional): a copy of the generator fine-tuned around the found latent
+   so that it draws the photo exactly, for images the generator cannot draw.
 """
 
 from __future__ import annotations
