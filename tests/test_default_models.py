@@ -59,3 +59,22 @@ def test_painting_a_smile_changes_the_image_there_and_not_elsewhere(faces):
     assert psnr_outside(res.image, image, res.region) > 28
     smile = reader.world.index("smile")
     assert reader.read(res.image[None])[0, smile] > reader.read(image[None])[0, smile] + 0.2
+
+
+@pytest.mark.parametrize("domain", ["faces", "cars"])
+def test_shipped_encoder_guesses_held_out_samples(domain):
+    """The shipped encoder loads with its model and its one-pass guess of new samples is close
+    (issue 16's target: >= 22 dB) and far better than the mean latent."""
+    from editgan.embedding import psnr
+
+    model = editgan.load_model(domain)
+    assert model.encoder is not None, f"weights/{domain} has no encoder"
+    G = model.G
+    ws = G.w_plus_from_seeds(range(300_000, 300_006))
+    with torch.no_grad():
+        images = G.synthesis(ws)
+        guesses = G.synthesis(model.encoder(images))
+        mean = G.synthesis(G.w_plus(G.mean_w()[None]).expand(len(ws), -1, -1))
+    enc = sum(psnr(a, b) for a, b in zip(guesses, images)) / len(ws)
+    base = sum(psnr(a, b) for a, b in zip(mean, images)) / len(ws)
+    assert enc >= 22.0 and enc > base + 5.0, (enc, base)
