@@ -327,7 +327,10 @@ def cmd_evaluate(a) -> None:
             bars[name] = _bar(total, f"evaluating {name}")
         bars[name][1](done, total)
 
-    result = evaluate_model(m, reader, vectors, config, progress=progress)
+    def partial(result):  # what is done so far survives an interrupted run
+        Path(a.out).write_text(json.dumps(result, indent=1))
+
+    result = evaluate_model(m, reader, vectors, config, progress=progress, partial=partial if a.out else None)
     for bar, _ in bars.values():
         bar.close()
     print(json.dumps(result, indent=1) if a.json else markdown_report(result))
@@ -453,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--paint", type=int, default=0, help="also the paint-to-ground-truth benchmark on this many seeds per parameter")
     q.add_argument("--min-r2", type=float, default=0.8, help="reader R^2 a parameter needs to count for pass/fail")
     q.add_argument("--r2-samples", type=int, default=512, help="fresh renders the reader's R^2 is measured on")
+    q.add_argument("--out", help="also write the JSON here, after every vector and painted parameter")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_evaluate)
 

@@ -447,20 +447,27 @@ def paint_benchmark(model: EditModel, reader: ParameterReader, parameter: str, c
 
 
 def evaluate_model(model: EditModel, reader: ParameterReader, vectors, config: StrictConfig,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Every vector that names a world parameter, and the paint benchmark for each such parameter."""
+                   progress: Callable[[str, int, int], None] | None = None,
+                   partial: Callable[[dict], None] | None = None) -> dict:
+    """Every vector that names a world parameter, then the paint benchmark for each such parameter.
+    `partial` gets the result so far after each vector and each painted parameter."""
     quality = reader_quality(reader, config)
     vectors = [v for v in vectors if "parameter" in v.method]
-    rows = [evaluate_vector(model, reader, v, config, quality, (lambda d, n, v=v: progress(v.name, d, n)) if progress else None)
-            for v in vectors]
-    paint = []
+    result = {"world": reader.world.name, "reader": {**asdict(quality), "usable": quality.usable},
+              "config": {k: v for k, v in asdict(config).items() if k != "targets"}, "targets": asdict(config.targets),
+              "vectors": [], "paint": []}
+    for v in vectors:
+        result["vectors"].append(evaluate_vector(model, reader, v, config, quality,
+                                                 (lambda d, n, v=v: progress(v.name, d, n)) if progress else None))
+        if partial:
+            partial(result)
     if config.paint_samples:
         for parameter in dict.fromkeys(v.method["parameter"] for v in vectors):
-            paint.append(paint_benchmark(model, reader, parameter, config, quality,
-                                         (lambda d, n, p=parameter: progress(f"paint {p}", d, n)) if progress else None))
-    return {"world": reader.world.name, "reader": {**asdict(quality), "usable": quality.usable},
-            "config": {k: v for k, v in asdict(config).items() if k != "targets"}, "targets": asdict(config.targets),
-            "vectors": rows, "paint": paint}
+            result["paint"].append(paint_benchmark(model, reader, parameter, config, quality,
+                                                   (lambda d, n, p=parameter: progress(f"paint {p}", d, n)) if progress else None))
+            if partial:
+                partial(result)
+    return result
 
 
 # ----- tables -------------------------------------------------------------------------------------
