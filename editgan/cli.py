@@ -334,7 +334,8 @@ def cmd_segmenter_evaluate(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    from .evaluation import evaluate_direct_edits, evaluate_vector, markdown_table
+    """The strict evaluation (docs/evaluation.md): every vector of a procedural world's model."""
+    from .evaluation import StrictConfig, evaluate_model, markdown_report
     from .model import load_model
     from .reader import ParameterReader
     from .vectors import list_local_vectors
@@ -348,30 +349,25 @@ def cmd_evaluate(a) -> None:
     vectors, errors = list_local_vectors(a.vectors or m.vectors_dir)
     for path, err in errors:
         print(f"skipping {path}: {err}", file=sys.stderr)
-    rows = []
     for vec in vectors:
         if "parameter" not in vec.method:
             print(f"skipping {vec.name}: it names no world parameter to measure", file=sys.stderr)
-            continue
-        bar, upd = _bar(1, f"evaluating {vec.name}")
-        rows.append(evaluate_vector(m, reader, vec, n=a.samples, refine_samples=a.refine_samples, progress=lambda d, t: upd(d, t)))
+    config = StrictConfig(samples=a.samples, refine_samples=a.refine_samples, paint_samples=a.paint, min_r2=a.min_r2,
+                          r2_samples=a.r2_samples)
+    bars = {}
+
+    def progress(name, done, total):
+        if name not in bars:
+            bars[name] = _bar(total, f"evaluating {name}")
+        bars[name][1](done, total)
+
+    def partial(result):  # what is done so far survives an interrupted run
+        Path(a.out).write_text(json.dumps(result, indent=1))
+
+    result = evaluate_model(m, reader, vectors, config, progress=progress, partial=partial if a.out else None)
+    for bar, _ in bars.values():
         bar.close()
-    direct = []
-    if a.direct:  # rows named "paint:<parameter>": direct part-map edits, learning-based, no vector
-        direct = [{"vector": f"paint:{vec.method['parameter']}", **evaluate_direct_edits(m, reader, vec.method["parameter"], vec.method["target_value"], n=a.direct)}
-                  for vec in vectors if "target_value" in vec.method]
-    if a.json:
-        print(json.dumps(rows + direct, indent=1))
-        return
-    keys = ["vector", "parameter", "samples", "mean_move", "right_direction", "right_direction_headroom", "entanglement",
-            "most_entangled", "floor_entanglement", "psnr_outside", "ssim_outside", "iou_outside",
-            "right_direction_base", "entanglement_base", "psnr_outside_base",
-            "right_direction_refined10", "entanglement_refined10", "psnr_outside_refined10",
-            "right_direction_refined30", "entanglement_refined30", "psnr_outside_refined30"]
-    print(markdown_table(rows, keys))
-    if direct:
-        print()
-        print(markdown_table(direct, ["vector", "samples", "mean_move", "right_direction", "entanglement", "most_entangled", "psnr_outside", "ssim_outside", "iou_outside"]))
+    print(json.dumps(result, indent=1) if a.json else markdown_report(result))
 
 
 def cmd_batch(a) -> None:
@@ -491,9 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("evaluate", help="measure every shipped vector of a default model against the world's ground truth")
     q.add_argument("model", help="a default model folder (weights/faces) or domain name")
     q.add_argument("--vectors", help="folder of vectors (default: the model's)")
-    q.add_argument("--samples", type=int, default=100)
-    q.add_argument("--refine-samples", type=int, default=30, help="samples also refined with 10 and 30 steps")
-    q.add_argument("--direct", type=int, default=0, help="also paint-and-optimise this many direct edits per vector")
+    q.add_argument("--samples", type=int, default=100, help="held-out seeds per vector (100000 on)")
+    q.add_argument("--refine-samples", type=int, default=10, help="of them, refined with 10 and 30 steps at strength -1 and +1")
+    q.add_argument("--paint", type=int, default=0, help="also the paint-to-ground-truth benchmark on this many seeds per parameter")
+    q.add_argument("--min-r2", type=float, default=0.8, help="reader R^2 a parameter needs to count for pass/fail")
+    q.add_argument("--r2-samples", type=int, default=512, help="fresh renders the reader's R^2 is measured on")
+    q.add_argument("--out", help="also write the JSON here, after every vector and painted parameter")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_evaluate)
 
