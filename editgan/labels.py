@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,10 +84,18 @@ def read_classes(folder: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees it half written (a temp file, then a rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write a file so that a reader never sees it half written (a temp file, then a rename).
+
+    Each write has its own temp file: two writes at once (two events of the same project)
+    each land whole, the later one last, instead of one renaming the other's temp file away."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_classes(folder: Path, names, colors) -> None:

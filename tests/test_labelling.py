@@ -145,3 +145,31 @@ def test_a_real_format_checkpoint_gets_a_branch_from_16_labels(checkpoint, tmp_p
     features = generator_features(G, held_out)
     miou, _ = mean_iou(seg.predict(features), band_labels(band_values(G, features), thresholds), 3)
     assert miou > 0.6, (report, miou)
+
+
+def test_concurrent_atomic_writes_of_one_file_all_land(tmp_path):
+    """Two events of one project writing the same file at once (the labelling tab's dropdowns can):
+    every write lands whole and no temp file is left (a shared temp name once made one fail)."""
+    import threading
+
+    from editgan.labels import write_text_atomic
+
+    path = tmp_path / "classes.json"
+    errors = []
+
+    def write(k):
+        try:
+            for i in range(200):
+                write_text_atomic(path, f"{k}-{i}" * 50)
+        except Exception as e:  # noqa: BLE001 - collected for the assert
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    text = path.read_text()
+    assert text == text[: len(text) // 50] * 50  # one whole write, not a mix
+    assert [p.name for p in tmp_path.iterdir()] == ["classes.json"]
