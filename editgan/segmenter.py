@@ -139,7 +139,11 @@ class PixelMLP(nn.Module):
 
     def logits_at(self, features: Sequence[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
         """Logits (N, P, K) at the pixels of `grid` (N, P, 1, 2), from the sampled feature maps (training)."""
-        h = self.first(torch.cat([sample_at(f, grid) for f in features], -1))
+        return self.logits_of(torch.cat([sample_at(f, grid) for f in features], -1))
+
+    def logits_of(self, pixel_features: torch.Tensor) -> torch.Tensor:
+        """Logits (N, P, K) of pixels' concatenated feature vectors (N, P, sum C_i)."""
+        h = self.first(pixel_features)
         n, p, c = h.shape
         return self.rest(h.reshape(n * p, c)).reshape(n, p, -1)
 
@@ -259,6 +263,10 @@ class SegmenterTrainConfig:
     lr: float = 1e-3
     balance: float = 0.5  # sample pixels with probability ~ class_frequency ** -balance (0: uniform)
     seed: int = 0
+    # every example's whole feature maps above this many MiB (16 examples of a 1024-px StyleGAN2: 8.2 GiB):
+    # keep a pool of `pool_pixels` class-balanced pixels per example instead, drawn once, one example at a time
+    max_feature_mb: float = 1024.0
+    pool_pixels: int = 4096
 
 
 @dataclass
@@ -267,11 +275,49 @@ class SegmenterTrainResult:
     losses: list[float] = field(default_factory=list)
 
 
+def feature_mb(G, examples: int) -> float:
+    """MiB of every example's whole feature maps in float32 (what training without a pixel pool holds)."""
+    per = sum(c * r * r for c, r in zip(G.synthesis.feature_channels, G.synthesis.feature_resolutions))
+    return per * examples * 4 / 2**20
+
+
+@torch.no_grad()
+def pixel_pool(G, w_plus: torch.Tensor, labels, num_classes: int, config: SegmenterTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed pool of class-balanced pixels per example: their feature vectors (N, P, sum C_i) and labels (N, P).
+
+    One example's feature maps at a time, so memory holds one example's maps plus the pool.
+    `labels` is (N, R, R), or a function of one generated image (1, 3, R, R) -> its part map
+    (R, R) (an automatic labeller), applied in the same pass. Pixels are drawn with each
+    example's own class balance (`pixel_sampling_weights` of that example), with replacement.
+    """
+    r = G.resolution
+    gen = torch.Generator().manual_seed(config.seed)
+    feats, targets = [], []
+    for i in range(len(w_plus)):
+        image, maps = G.synthesis(w_plus[i : i + 1], return_features=True)
+        lab = (labels(image) if callable(labels) else labels[i]).reshape(1, r, r).long()
+        weights = pixel_sampling_weights(lab, num_classes, config.balance)
+        idx = torch.multinomial(weights, config.pool_pixels, replacement=True, generator=gen)  # (1, P)
+        grid = pixel_grid(torch.stack([idx // r, idx % r], -1), r)
+        feats.append(torch.cat([sample_at(f, grid) for f in maps], -1))
+        targets.append(lab.flatten(1).gather(1, idx))
+        del image, maps
+    return torch.cat(feats), torch.cat(targets)
+
+
 @torch.no_grad()
 def generator_features(G, w_plus: torch.Tensor, batch: int = 8) -> list[torch.Tensor]:
-    """Feature maps for a batch of W+ codes, computed in chunks."""
-    chunks = [G.synthesis(w_plus[i : i + batch], return_features=True)[1] for i in range(0, len(w_plus), batch)]
-    return [torch.cat([c[j] for c in chunks]) for j in range(len(chunks[0]))]
+    """Feature maps for a batch of W+ codes, computed in chunks and written into their place (the peak holds
+    the result and one chunk's maps, not every chunk and their concatenation)."""
+    out: list[torch.Tensor] = []
+    for i in range(0, len(w_plus), batch):
+        maps = G.synthesis(w_plus[i : i + batch], return_features=True)[1]
+        if not out:
+            out = [torch.empty((len(w_plus), *f.shape[1:]), dtype=f.dtype, device=f.device) for f in maps]
+        for o, f in zip(out, maps):
+            o[i : i + len(f)] = f
+        del maps
+    return out
 
 
 def pixel_sampling_weights(labels: torch.Tensor, num_classes: int, balance: float) -> torch.Tensor:
@@ -290,20 +336,33 @@ def train_segmenter(
     num_members: int = 10,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> SegmenterTrainResult:
-    """Train the ensemble from N labelled examples: w_plus (N, num_ws, w_dim), labels (N, R, R)."""
+    """Train the ensemble from N labelled examples: w_plus (N, num_ws, w_dim), labels (N, R, R).
+
+    `labels` may also be a function of a generated image (1, 3, R, R) -> part map (R, R).
+    When every example's whole feature maps would take more than `config.max_feature_mb`
+    (or labels is a function), training reads a pixel pool (`pixel_pool`) instead of the maps.
+    """
     config = config or SegmenterTrainConfig()
     r = G.resolution
     if w_plus.ndim != 3 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
         raise SegmenterError(f"w_plus must be (N, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")
-    if labels.shape != (len(w_plus), r, r):
-        raise SegmenterError(f"labels must be (N, {r}, {r}) to match the generator, got {tuple(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= len(class_names):
-        raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
+    if not callable(labels):
+        if labels.shape != (len(w_plus), r, r):
+            raise SegmenterError(f"labels must be (N, {r}, {r}) to match the generator, got {tuple(labels.shape)}")
+        if labels.min() < 0 or labels.max() >= len(class_names):
+            raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
     torch.manual_seed(config.seed)
-    features = generator_features(G, w_plus)
+    pooled = callable(labels) or feature_mb(G, len(w_plus)) > config.max_feature_mb
+    if pooled:
+        pool, pool_labels = pixel_pool(G, w_plus, labels, len(class_names), config)
+        if pool_labels.min() < 0 or pool_labels.max() >= len(class_names):
+            raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
+        features = None
+    else:
+        features = generator_features(G, w_plus)
     seg = Segmenter(
         SegmenterConfig(
-            feature_channels=tuple(int(f.shape[1]) for f in features),
+            feature_channels=tuple(G.synthesis.feature_channels),
             resolution=r,
             class_names=tuple(class_names),
             class_colors=tuple(tuple(int(v) for v in c) for c in class_colors),
@@ -311,16 +370,22 @@ def train_segmenter(
         )
     ).train()
     opt = torch.optim.Adam(seg.parameters(), lr=config.lr)
-    weights = pixel_sampling_weights(labels, len(class_names), config.balance)
-    flat_labels = labels.flatten(1)
+    if not pooled:
+        weights = pixel_sampling_weights(labels, len(class_names), config.balance)
+        flat_labels = labels.flatten(1)
     losses = []
     for step in range(config.steps):
         loss = 0.0
         for member in seg.members:
-            idx = torch.multinomial(weights, config.pixels_per_example, replacement=True)  # (N, P)
-            coords = torch.stack([idx // r, idx % r], -1)
-            target = flat_labels.gather(1, idx)
-            logits = member.logits_at(features, pixel_grid(coords, r))
+            if pooled:  # the pool is class-balanced already: uniform draws from it
+                idx = torch.randint(pool.shape[1], (len(pool), config.pixels_per_example))
+                target = pool_labels.gather(1, idx)
+                logits = member.logits_of(pool.gather(1, idx[..., None].expand(-1, -1, pool.shape[-1])))
+            else:
+                idx = torch.multinomial(weights, config.pixels_per_example, replacement=True)  # (N, P)
+                coords = torch.stack([idx // r, idx % r], -1)
+                target = flat_labels.gather(1, idx)
+                logits = member.logits_at(features, pixel_grid(coords, r))
             loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
