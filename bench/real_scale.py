@@ -59,8 +59,8 @@ def brightness_bands(image: torch.Tensor) -> torch.Tensor:
     return (v > q[0]).long() + (v > q[1]).long()
 
 
-def painted_target(labels: torch.Tensor, crop: tuple[int, int] | None) -> torch.Tensor:
-    """A user's edit: a disc (radius R/16) of the class least present there, painted at the centre of the shown image."""
+def painted_target(labels: torch.Tensor) -> torch.Tensor:
+    """A user's edit: a disc (radius R/16) of the class least present there, painted at the centre (inside any crop)."""
     r = labels.shape[-1]
     yy, xx = torch.meshgrid(torch.arange(r), torch.arange(r), indexing="ij")
     disc = (yy - r // 2) ** 2 + (xx - r // 2) ** 2 <= (r // 16) ** 2
@@ -171,7 +171,7 @@ def measure_size(name: str, quick: bool, workdir: Path) -> dict:
 
     # one edit step against the generator's forward + backward
     _, before = segment(G, seg, w1)
-    target = painted_target(before[0], arch.crop)
+    target = painted_target(before[0])
     config = EditConfig()
     region = edit_region(before[0], target, scaled_dilation(config, G.resolution), config.max_part_share)
     stamps: list[float] = []

@@ -5,8 +5,9 @@
 --quick: fewer repeats and smaller sizes (about a minute on a quiet 2-core machine).
 --json: one JSON object: every bench's summary numbers (matmul_gflops, generator_ratio_b1,
 generator_ratio_b16, batch16_speedup, slider_ms, edit_overhead_ratio, app_peak_rss_mb,
-segmenter_memory_ratio_512, ...), plus "machine", "quick" and "seconds" per bench.
-The ceiling is measured once, first, and the generator's ratios use it (same run).
+segmenter_memory_ratio_512, real_scale: [one object per size], ...), plus "machine", "quick" and
+"seconds" per bench. The ceiling is measured first; when the generator or real_scale bench ran, it is
+measured again at the end, the larger figure of each kernel kept, and every ratio recomputed against it.
 """
 
 from __future__ import annotations

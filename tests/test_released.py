@@ -8,7 +8,6 @@ passes: a 1024-px file is written and read in a few seconds.
 """
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
