@@ -13,7 +13,7 @@ format (an NVIDIA .pkl or a rosinality .pt) and loaded back by `editgan.load_gen
   speed-up and max |difference| of the image;
 - the segmentation branch trained from 16 labelled samples (labels: three bands of each
   image's brightness, a rule the features carry) in a fresh process: peak RSS (VmHWM) and
-  seconds, few steps (the memory does not grow with steps);
+  seconds, 100 steps in --quick (the memory does not grow with steps);
 - one part-map edit step (`editor.optimise_delta`: generator forward with features, the
   branch at the region's pixels, losses, backward, Adam) against the generator's own
   forward+backward to dW+ (`edit_overhead_ratio`);
@@ -160,7 +160,7 @@ def measure_size(name: str, quick: bool, workdir: Path) -> dict:
 
     # the segmentation branch from 16 labelled samples, in its own process
     seg_dir = workdir / f"{name}-branch"
-    steps, members = (10, 10) if quick else (50, 10)
+    steps, members = (100, 10) if quick else (300, 10)  # a branch good enough that the painted region stays the painted part
     train = common.run_child([str(Path(__file__).resolve()), "--child", "train", "--model", str(path), "--out", str(seg_dir),
                               "--steps", str(steps), "--members", str(members)], timeout=3600)
     row["branch_train_peak_rss_mb"] = train["peak_rss_mb"]
