@@ -15,6 +15,7 @@ sampling of the projections at the pixel centres) instead of materialising every
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -84,6 +85,36 @@ def project(feature: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return p.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
+def interpolation_matrix(coords: torch.Tensor, size: int, resolution: int) -> torch.Tensor:
+    """Bilinear upsampling of a size x size map to `resolution`, read at integer pixel coords (P, 2) (row, col),
+    as a sparse CSR matrix S (P, size * size) with four entries a row: S @ map (size * size, C) equals `sample_at`
+    at those pixels (pixel centres, align_corners=False, border padding).
+
+    For pixels that stay fixed while the maps change (an edit), S is built once; its product and the product's
+    backward (S^T @ grad) are several times faster than `grid_sample` and its backward.
+    """
+    src = ((coords.double() + 0.5) * size / resolution - 0.5).clamp(0, size - 1)  # border: coordinates clamped
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=size - 1)
+    frac = (src - lo).float()
+    rows, cols, vals = [], [], []
+    p = torch.arange(len(coords), device=coords.device)
+    for r_idx, r_w in ((lo[:, 0], 1 - frac[:, 0]), (hi[:, 0], frac[:, 0])):
+        for c_idx, c_w in ((lo[:, 1], 1 - frac[:, 1]), (hi[:, 1], frac[:, 1])):
+            rows.append(p)
+            cols.append(r_idx * size + c_idx)
+            vals.append(r_w * c_w)
+    with warnings.catch_warnings():  # torch calls its sparse CSR support "beta"
+        warnings.simplefilter("ignore", UserWarning)
+        coo = torch.sparse_coo_tensor(torch.stack([torch.cat(rows), torch.cat(cols)]), torch.cat(vals), (len(coords), size * size))
+        return coo.coalesce().to_sparse_csr()
+
+
+def sampling_matrices(coords: torch.Tensor, resolution: int, sizes) -> dict[int, torch.Tensor]:
+    """`interpolation_matrix` of fixed pixel coords (P, 2) for every map size: {size: S}."""
+    return {int(size): interpolation_matrix(coords, int(size), resolution) for size in sorted(set(sizes))}
+
+
 def upsample(x: torch.Tensor, resolution: int) -> torch.Tensor:
     if x.shape[-1] == resolution:
         return x
@@ -139,7 +170,11 @@ class PixelMLP(nn.Module):
 
     def logits_at(self, features: Sequence[torch.Tensor], grid: torch.Tensor) -> torch.Tensor:
         """Logits (N, P, K) at the pixels of `grid` (N, P, 1, 2), from the sampled feature maps (training)."""
-        h = self.first(torch.cat([sample_at(f, grid) for f in features], -1))
+        return self.logits_of(torch.cat([sample_at(f, grid) for f in features], -1))
+
+    def logits_of(self, pixel_features: torch.Tensor) -> torch.Tensor:
+        """Logits (N, P, K) of pixels' concatenated feature vectors (N, P, sum C_i)."""
+        h = self.first(pixel_features)
         n, p, c = h.shape
         return self.rest(h.reshape(n * p, c)).reshape(n, p, -1)
 
@@ -181,14 +216,20 @@ class Segmenter(nn.Module):
             total = out if total is None else total + out
         return total / len(self.members)
 
-    def logits_at(self, features: Sequence[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
+    def logits_at(self, features: Sequence[torch.Tensor], coords: torch.Tensor,
+                  matrices: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
         """Mean logits (N, P, K) of the ensemble at integer pixel coords (N, P, 2) as (row, col).
 
         Equal to `self(features)` read at those pixels, at the cost of P pixels of the MLPs
         (and of the projections of maps with fewer than P pixels) instead of every pixel.
+        `matrices`: `sampling_matrices` of these coords (N = 1), built once for pixels that do
+        not change (an edit's steps): the same numbers, sampled by sparse products.
         """
         self.check_features(features)
-        hidden = self.first_layers_at(features, pixel_grid(coords, self.config.resolution))
+        if matrices is not None:
+            hidden = self.first_layers_by_matrices(features, matrices, coords.shape[1])
+        else:
+            hidden = self.first_layers_at(features, pixel_grid(coords, self.config.resolution))
         n, p, _ = hidden.shape
         h1 = self.config.hidden[0]
         total = None
@@ -215,6 +256,20 @@ class Segmenter(nn.Module):
                 part = sample_at(f, grid) @ w.t()
             h = part if h is None else h + part
         return h + bias
+
+    def first_layers_by_matrices(self, features: Sequence[torch.Tensor], matrices: dict[int, torch.Tensor], points: int) -> torch.Tensor:
+        """`first_layers_at` of one example (N = 1) with each map's sampling as a sparse product S @ map."""
+        if features[0].shape[0] != 1:
+            raise SegmenterError("sampling matrices are for one example at a time (N = 1)")
+        weight = torch.cat([m.first.weight for m in self.members])
+        bias = torch.cat([m.first.bias for m in self.members])
+        h = None
+        for f, w in zip(features, weight.split(list(self.config.feature_channels), dim=1)):
+            flat = f[0].flatten(1).t()  # (pixels of the map, C)
+            s = matrices[f.shape[-1]]
+            part = s @ (flat @ w.t()) if flat.shape[0] <= points else (s @ flat.contiguous()) @ w.t()
+            h = part if h is None else h + part
+        return (h + bias)[None]
 
     @torch.no_grad()
     def predict(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -259,6 +314,10 @@ class SegmenterTrainConfig:
     lr: float = 1e-3
     balance: float = 0.5  # sample pixels with probability ~ class_frequency ** -balance (0: uniform)
     seed: int = 0
+    # every example's whole feature maps above this many MiB (16 examples of a 1024-px StyleGAN2: 8.2 GiB):
+    # keep a pool of `pool_pixels` class-balanced pixels per example instead, drawn once, one example at a time
+    max_feature_mb: float = 1024.0
+    pool_pixels: int = 4096
 
 
 @dataclass
@@ -267,11 +326,49 @@ class SegmenterTrainResult:
     losses: list[float] = field(default_factory=list)
 
 
+def feature_mb(G, examples: int) -> float:
+    """MiB of every example's whole feature maps in float32 (what training without a pixel pool holds)."""
+    per = sum(c * r * r for c, r in zip(G.synthesis.feature_channels, G.synthesis.feature_resolutions))
+    return per * examples * 4 / 2**20
+
+
+@torch.no_grad()
+def pixel_pool(G, w_plus: torch.Tensor, labels, num_classes: int, config: SegmenterTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed pool of class-balanced pixels per example: their feature vectors (N, P, sum C_i) and labels (N, P).
+
+    One example's feature maps at a time, so memory holds one example's maps plus the pool.
+    `labels` is (N, R, R), or a function of one generated image (1, 3, R, R) -> its part map
+    (R, R) (an automatic labeller), applied in the same pass. Pixels are drawn with each
+    example's own class balance (`pixel_sampling_weights` of that example), with replacement.
+    """
+    r = G.resolution
+    gen = torch.Generator().manual_seed(config.seed)
+    feats, targets = [], []
+    for i in range(len(w_plus)):
+        image, maps = G.synthesis(w_plus[i : i + 1], return_features=True)
+        lab = (labels(image) if callable(labels) else labels[i]).reshape(1, r, r).long()
+        weights = pixel_sampling_weights(lab, num_classes, config.balance)
+        idx = torch.multinomial(weights, config.pool_pixels, replacement=True, generator=gen)  # (1, P)
+        grid = pixel_grid(torch.stack([idx // r, idx % r], -1), r)
+        feats.append(torch.cat([sample_at(f, grid) for f in maps], -1))
+        targets.append(lab.flatten(1).gather(1, idx))
+        del image, maps
+    return torch.cat(feats), torch.cat(targets)
+
+
 @torch.no_grad()
 def generator_features(G, w_plus: torch.Tensor, batch: int = 8) -> list[torch.Tensor]:
-    """Feature maps for a batch of W+ codes, computed in chunks."""
-    chunks = [G.synthesis(w_plus[i : i + batch], return_features=True)[1] for i in range(0, len(w_plus), batch)]
-    return [torch.cat([c[j] for c in chunks]) for j in range(len(chunks[0]))]
+    """Feature maps for a batch of W+ codes, computed in chunks and written into their place (the peak holds
+    the result and one chunk's maps, not every chunk and their concatenation)."""
+    out: list[torch.Tensor] = []
+    for i in range(0, len(w_plus), batch):
+        maps = G.synthesis(w_plus[i : i + batch], return_features=True)[1]
+        if not out:
+            out = [torch.empty((len(w_plus), *f.shape[1:]), dtype=f.dtype, device=f.device) for f in maps]
+        for o, f in zip(out, maps):
+            o[i : i + len(f)] = f
+        del maps
+    return out
 
 
 def pixel_sampling_weights(labels: torch.Tensor, num_classes: int, balance: float) -> torch.Tensor:
@@ -290,20 +387,33 @@ def train_segmenter(
     num_members: int = 10,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> SegmenterTrainResult:
-    """Train the ensemble from N labelled examples: w_plus (N, num_ws, w_dim), labels (N, R, R)."""
+    """Train the ensemble from N labelled examples: w_plus (N, num_ws, w_dim), labels (N, R, R).
+
+    `labels` may also be a function of a generated image (1, 3, R, R) -> part map (R, R).
+    When every example's whole feature maps would take more than `config.max_feature_mb`
+    (or labels is a function), training reads a pixel pool (`pixel_pool`) instead of the maps.
+    """
     config = config or SegmenterTrainConfig()
     r = G.resolution
     if w_plus.ndim != 3 or w_plus.shape[1:] != (G.num_ws, G.w_dim):
         raise SegmenterError(f"w_plus must be (N, {G.num_ws}, {G.w_dim}), got {tuple(w_plus.shape)}")
-    if labels.shape != (len(w_plus), r, r):
-        raise SegmenterError(f"labels must be (N, {r}, {r}) to match the generator, got {tuple(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= len(class_names):
-        raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
+    if not callable(labels):
+        if labels.shape != (len(w_plus), r, r):
+            raise SegmenterError(f"labels must be (N, {r}, {r}) to match the generator, got {tuple(labels.shape)}")
+        if labels.min() < 0 or labels.max() >= len(class_names):
+            raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
     torch.manual_seed(config.seed)
-    features = generator_features(G, w_plus)
+    pooled = callable(labels) or feature_mb(G, len(w_plus)) > config.max_feature_mb
+    if pooled:
+        pool, pool_labels = pixel_pool(G, w_plus, labels, len(class_names), config)
+        if pool_labels.min() < 0 or pool_labels.max() >= len(class_names):
+            raise SegmenterError(f"labels must lie in [0, {len(class_names) - 1}]")
+        features = None
+    else:
+        features = generator_features(G, w_plus)
     seg = Segmenter(
         SegmenterConfig(
-            feature_channels=tuple(int(f.shape[1]) for f in features),
+            feature_channels=tuple(G.synthesis.feature_channels),
             resolution=r,
             class_names=tuple(class_names),
             class_colors=tuple(tuple(int(v) for v in c) for c in class_colors),
@@ -311,16 +421,22 @@ def train_segmenter(
         )
     ).train()
     opt = torch.optim.Adam(seg.parameters(), lr=config.lr)
-    weights = pixel_sampling_weights(labels, len(class_names), config.balance)
-    flat_labels = labels.flatten(1)
+    if not pooled:
+        weights = pixel_sampling_weights(labels, len(class_names), config.balance)
+        flat_labels = labels.flatten(1)
     losses = []
     for step in range(config.steps):
         loss = 0.0
         for member in seg.members:
-            idx = torch.multinomial(weights, config.pixels_per_example, replacement=True)  # (N, P)
-            coords = torch.stack([idx // r, idx % r], -1)
-            target = flat_labels.gather(1, idx)
-            logits = member.logits_at(features, pixel_grid(coords, r))
+            if pooled:  # the pool is class-balanced already: uniform draws from it
+                idx = torch.randint(pool.shape[1], (len(pool), config.pixels_per_example))
+                target = pool_labels.gather(1, idx)
+                logits = member.logits_of(pool.gather(1, idx[..., None].expand(-1, -1, pool.shape[-1])))
+            else:
+                idx = torch.multinomial(weights, config.pixels_per_example, replacement=True)  # (N, P)
+                coords = torch.stack([idx // r, idx % r], -1)
+                target = flat_labels.gather(1, idx)
+                logits = member.logits_at(features, pixel_grid(coords, r))
             loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -122,7 +122,7 @@ def test_refinement_does_not_make_the_outside_worse(edited, tiny):
     assert psnr_outside(refined.image, image, refined.region) >= psnr_outside(free_image, image, refined.region) - 0.1
 
 
-def full_resolution_logits(segmenter, features, coords):
+def full_resolution_logits(segmenter, features, coords, matrices=None):
     """The editor's old way: every pixel's logits, read at the pixels the loss needs."""
     return segmenter(features)[0, :, coords[:, 0], coords[:, 1]].T
 

@@ -66,3 +66,25 @@ def test_rows_at_a_time_give_the_same_logits():
     whole = member.rest(hidden.permute(0, 2, 3, 1).reshape(-1, hidden.shape[1])).reshape(2, 32, 32, -1)
     for rows in (1, 5, 32, 64):
         assert torch.allclose(member.rest_by_rows(hidden, rows), whole, atol=1e-6)
+
+
+def test_sampling_matrices_give_the_same_logits_and_gradients():
+    """An edit's way for fixed pixels (sparse sampling matrices built once) equals grid sampling, values and gradients,
+    borders included."""
+    from editgan.segmenter import sampling_matrices
+
+    seg, feats = make()
+    feats = [f[:1].clone().requires_grad_(True) for f in feats]
+    for points in (10, 600):  # fewer, more pixels than the small maps hold
+        coords = torch.randint(0, 32, (1, points, 2))
+        coords[0, :4] = torch.tensor([[0, 0], [31, 31], [0, 31], [31, 0]])  # the corners: border padding
+        matrices = sampling_matrices(coords[0], 32, {f.shape[-1] for f in feats})
+        grads = []
+        for m in (None, matrices):
+            out = seg.logits_at(feats, coords, m)
+            (g := torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum(), feats))
+            grads.append((out.detach(), g))
+        (a, ga), (b, gb) = grads
+        assert torch.allclose(a, b, atol=1e-5)
+        for x, y in zip(ga, gb):
+            assert torch.allclose(x, y, atol=1e-5)
