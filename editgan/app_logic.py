@@ -515,19 +515,31 @@ def require_segmenter(model: EditModel) -> None:
 
 
 class RecordingGenerator:
-    """A generator wrapper that keeps the last image it drew (for live previews of an edit)."""
+    """A generator wrapper that keeps the last image it drew (for live previews of an edit).
+
+    `synthesis` stays the synthesis network for everything but calls (its attributes, such as
+    `feature_resolutions`, are the network's); a call also records the image."""
 
     def __init__(self, G):
         self._G = G
         self.last_image: torch.Tensor | None = None
+        self.synthesis = _RecordingSynthesis(G.synthesis, self)
 
     def __getattr__(self, name):
         return getattr(self._G, name)
 
-    def synthesis(self, *args, **kwargs):
-        out = self._G.synthesis(*args, **kwargs)
+
+class _RecordingSynthesis:
+    def __init__(self, synthesis, recorder: RecordingGenerator):
+        self._synthesis, self._recorder = synthesis, recorder
+
+    def __getattr__(self, name):
+        return getattr(self._synthesis, name)
+
+    def __call__(self, *args, **kwargs):
+        out = self._synthesis(*args, **kwargs)
         image = out[0] if isinstance(out, tuple) else out
-        self.last_image = image.detach()[0].clone()
+        self._recorder.last_image = image.detach()[0].clone()
         return out
 
 
