@@ -672,7 +672,7 @@ def embed_photo(session: Session, path, steps: int = 100, pti_steps: int = 0,
     report = {"name": Path(str(path)).name, "psnr": round(res.psnr, 2), "steps": steps, "pti_steps": pti_steps,
               "stages": [{"stage": st.stage, "psnr": round(st.psnr, 2), "seconds": round(st.seconds, 2)} for st in res.stages],
               "crop": note}
-    tuned = res.generator.cpu() if res.generator is not None else None
+    tuned = res.generator  # on the model's device, where the session's latents are drawn
     new = commit(session.replace(source={"kind": "photo", **report}, w_src=res.w_plus.detach().cpu(), edits=[],
                                  generator=tuned),
                  f"embed {report['name']}" + (" (tuned)" if tuned is not None else ""), "embed")

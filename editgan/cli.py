@@ -29,6 +29,22 @@ def _bar(total: int, desc: str):
     return bar, update
 
 
+class _StageBars:
+    """A tqdm bar per named stage, made on the stage's first report: `update(name, done, total, info)`."""
+
+    def __init__(self, prefix: str = ""):
+        self.prefix, self.bars = prefix, {}
+
+    def update(self, name, done, total, info=None):
+        if name not in self.bars:
+            self.bars[name] = _bar(total, f"{self.prefix}{name}")
+        self.bars[name][1](done, total, info)
+
+    def close(self) -> None:
+        for bar, _ in self.bars.values():
+            bar.close()
+
+
 def _save_image(tensor, path: str | Path) -> None:
     from .embedding import to_pil
 
@@ -80,17 +96,10 @@ def _load_w(m, a):
         from .embedding import InversionConfig, invert, load_image
 
         encoder = None if a.no_encoder else m.encoder
-        bars = {}
-
-        def progress(stage, step, total, info):
-            if stage not in bars:
-                bars[stage] = _bar(total, stage)
-            bars[stage][1](step, total, {k: v for k, v in info.items() if k != "image"})
-
+        bars = _StageBars()
         res = invert(m.G, load_image(a.image, m.G.resolution), encoder,
-                     InversionConfig(steps=a.embed_steps, pti_steps=a.pti_steps), progress=progress)
-        for bar, _ in bars.values():
-            bar.close()
+                     InversionConfig(steps=a.embed_steps, pti_steps=a.pti_steps), progress=bars.update)
+        bars.close()
         print(f"embedded {a.image}: {res.summary()}")
         return res.w_plus, (res.generator or m.G)
     return m.w_from_seed(a.seed, a.truncation), m.G
@@ -354,19 +363,13 @@ def cmd_evaluate(a) -> None:
             print(f"skipping {vec.name}: it names no world parameter to measure", file=sys.stderr)
     config = StrictConfig(samples=a.samples, refine_samples=a.refine_samples, paint_samples=a.paint, min_r2=a.min_r2,
                           r2_samples=a.r2_samples)
-    bars = {}
-
-    def progress(name, done, total):
-        if name not in bars:
-            bars[name] = _bar(total, f"evaluating {name}")
-        bars[name][1](done, total)
+    bars = _StageBars("evaluating ")
 
     def partial(result):  # what is done so far survives an interrupted run
         Path(a.out).write_text(json.dumps(result, indent=1))
 
-    result = evaluate_model(m, reader, vectors, config, progress=progress, partial=partial if a.out else None)
-    for bar, _ in bars.values():
-        bar.close()
+    result = evaluate_model(m, reader, vectors, config, progress=bars.update, partial=partial if a.out else None)
+    bars.close()
     print(json.dumps(result, indent=1) if a.json else markdown_report(result))
 
 

@@ -125,8 +125,6 @@ def region_logits(segmenter, features: list[torch.Tensor], coords: torch.Tensor,
     Only the pixels the loss reads: equal to `segmenter(features)[0, :, rows, cols].T`.
     `matrices`: `editgan.segmenter.sampling_matrices` of coords, built once per edit (same numbers, faster).
     """
-    if matrices is None:
-        return segmenter.logits_at(features, coords[None])[0]
     return segmenter.logits_at(features, coords[None], matrices)[0]
 
 

@@ -114,6 +114,11 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(mse))
 
 
+def cosine_to_tenth(lr: float, step: int, total: int) -> float:
+    """The learning rate at `step` of `total`: a cosine from `lr` down to a tenth of it."""
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / max(total, 1))))
+
+
 def reconstruction_loss(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     loss = x.new_zeros(())
     a, b = x, target
@@ -150,7 +155,7 @@ def _optimise(G, codes_of, param, target, steps, lr, mean_w, mean_weight, first_
     opt = torch.optim.Adam([param], lr=lr)
     for i in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / max(steps, 1))))
+            g["lr"] = cosine_to_tenth(lr, i, steps)
         codes = codes_of(param)
         loss = reconstruction_loss(G.synthesis(codes), target) + mean_weight * (codes - mean_w).pow(2).mean()
         opt.zero_grad(set_to_none=True)
@@ -236,8 +241,8 @@ def pivotal_tuning(G, w_pivot: torch.Tensor, target: torch.Tensor, config: PTICo
     opt = torch.optim.Adam(params, lr=config.lr)
     history: list[dict] = []
     for i in range(config.steps):
-        for g in opt.param_groups:  # cosine decay to a tenth
-            g["lr"] = config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / max(config.steps, 1))))
+        for g in opt.param_groups:
+            g["lr"] = cosine_to_tenth(config.lr, i, config.steps)
         image = tuned.synthesis(pivot)
         loss = reconstruction_loss(image, target) + F.mse_loss(image, target)
         record = {"step": i + 1, "psnr": psnr(image.detach()[0], target[0])}
@@ -285,10 +290,6 @@ class InversionResult:
     psnr: float
     stages: list[StageReport]
     generator: object | None = None  # the pivotally tuned generator, when PTI ran (else None: use G)
-
-    @property
-    def seconds(self) -> float:
-        return sum(s.seconds for s in self.stages)
 
     def summary(self) -> str:
         return ", ".join(f"{s.stage} {s.psnr:.1f} dB" + (f" ({s.steps} steps)" if s.steps else "") + f" {s.seconds:.1f} s"

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embedding import psnr, reconstruction_loss
+from .embedding import cosine_to_tenth, psnr, reconstruction_loss
 
 CONFIG_NAME = "encoder.json"
 WEIGHTS_NAME = "encoder.safetensors"
@@ -205,8 +205,9 @@ def train_encoder(G, cfg: EncoderTrainConfig | None = None, run_dir: str | Path 
     torch.manual_seed(cfg.seed)
     G = G.eval().requires_grad_(False)
     E = Encoder(EncoderConfig.for_generator(G, **(encoder_config or {})))
-    E.w_mean.copy_(G.mapping.w_avg if G.mapping.w_avg.abs().sum() > 0 else w_statistics(G)[0])
-    E.w_std.copy_(w_statistics(G)[1])
+    w_mean, w_std = w_statistics(G)
+    E.w_mean.copy_(G.mapping.w_avg if G.mapping.w_avg.abs().sum() > 0 else w_mean)
+    E.w_std.copy_(w_std)
     opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(cfg.seed)
     start = 0
@@ -220,8 +221,8 @@ def train_encoder(G, cfg: EncoderTrainConfig | None = None, run_dir: str | Path 
     last_save = time.time()
     E.train()
     for step in range(start, cfg.steps):
-        for g in opt.param_groups:  # cosine decay to a tenth
-            g["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
+        for g in opt.param_groups:
+            g["lr"] = cosine_to_tenth(cfg.lr, step, cfg.steps)
         losses = encoder_losses(E, G, sample_w_plus(G, cfg.batch, cfg.mixing, gen), cfg)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()

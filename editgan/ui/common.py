@@ -135,6 +135,7 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | Prog
     thread = threading.Thread(target=run, name="editgan-work", daemon=True)
     thread.start()
     last = time.monotonic()
+    shown = None  # the preview last sent: an image reported once (the encoder's guess) is sent once
     try:
         while True:
             ev = events.get()
@@ -145,9 +146,10 @@ def stream_work(work, progress, desc: str, recorder: L.RecordingGenerator | Prog
             stage = f" ({info['stage']})" if info.get("stage") else ""
             progress((step, total), desc=f"{desc}{stage}: step {step}/{total}" + (f", region accuracy {acc:.2f}" if acc is not None else "")
                      + (f", loss {loss:.3f}" if loss is not None else ""))
-            if recorder is not None and recorder.last_image is not None and time.monotonic() - last > PREVIEW_EVERY_S:
-                last = time.monotonic()
-                yield "preview", pil(recorder.last_image)
+            image = recorder.last_image if recorder is not None else None
+            if image is not None and image is not shown and time.monotonic() - last > PREVIEW_EVERY_S:
+                last, shown = time.monotonic(), image
+                yield "preview", pil(image)
     finally:
         cancel.set()
     thread.join()
