@@ -224,7 +224,10 @@ def cmd_sweep(a) -> None:
 def cmd_train_default(a) -> None:
     from .training import TrainConfig, train
 
-    cfg = TrainConfig(world=a.world, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch)
+    cfg = TrainConfig(world=a.world, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch,
+                      init=a.init, adversarial=a.adversarial)
+    if a.lr is not None:
+        cfg.lr = a.lr
     if a.tiny:
         cfg.channels, cfg.w_dim, cfg.resolution, cfg.mapping_layers = (16, 16, 8), 32, 16, 2
     from tqdm.auto import tqdm
@@ -255,7 +258,12 @@ def cmd_encoder_train(a) -> None:
     cfg = EncoderTrainConfig(steps=a.steps, batch=a.batch)
     bar, upd = _bar(a.steps, "training encoder")
     t = time.time()
-    E = train_encoder(G, cfg, run_dir=a.run, progress=upd)
+    init = None
+    if a.init:
+        from .encoder import Encoder
+
+        init = Encoder.from_pretrained(a.init)
+    E = train_encoder(G, cfg, run_dir=a.run, progress=upd, init=init)
     bar.close()
     E.save_pretrained(out)
     print(f"trained the encoder ({a.steps} steps, {(time.time() - t) / 60:.1f} min this run); saved to {out}")
@@ -482,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--minutes", type=float, default=60)
     q.add_argument("--max-steps", type=int)
     q.add_argument("--batch", type=int, default=8)
+    q.add_argument("--lr", type=float, help="generator learning rate (default 2e-3)")
+    q.add_argument("--init", help="start from this model folder (e.g. weights/faces) instead of random weights")
+    q.add_argument("--adversarial", type=float, default=0.0,
+                   help="weight of a StyleGAN2 discriminator's loss next to distillation (sharpening; e.g. 0.05 with --init)")
     q.add_argument("--tiny", action="store_true", help="a tiny 16-px config (smoke tests)")
     q.add_argument("--run", default="runs/faces", help="run folder (checkpoints, logs, grids); resumed if present")
     q.add_argument("--out", default="runs/faces/generator")
@@ -505,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, default=4000)
     q.add_argument("--batch", type=int, default=8)
     q.add_argument("--run", help="checkpoint folder; a rerun of the same command resumes from it")
+    q.add_argument("--init", help="start from the encoder in this folder (one made for the model this one was fine-tuned from)")
     q.add_argument("--out", help="folder to write encoder.json/.safetensors into (default: the model's folder)")
     q.set_defaults(fn=cmd_encoder_train)
 

@@ -19,6 +19,8 @@ An encoder belongs to one generator: its folder files (`encoder.json`,
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import time
@@ -198,13 +200,20 @@ def encoder_losses(E: Encoder, G, w_true: torch.Tensor, cfg: EncoderTrainConfig)
 
 
 def train_encoder(G, cfg: EncoderTrainConfig | None = None, run_dir: str | Path | None = None,
-                  progress: Callable[[int, int, dict], None] | None = None, encoder_config: dict | None = None) -> Encoder:
+                  progress: Callable[[int, int, dict], None] | None = None, encoder_config: dict | None = None,
+                  init: Encoder | None = None) -> Encoder:
     """Train an encoder for G on G's own samples. With `run_dir`, checkpoints are written every
-    `checkpoint_every` seconds and a rerun resumes from the last one."""
+    `checkpoint_every` seconds and a rerun resumes from the last one. `init` starts from an
+    encoder of a close generator (G fine-tuned from the one it was trained for): its weights,
+    with G's own latent statistics."""
     cfg = cfg or EncoderTrainConfig()
     torch.manual_seed(cfg.seed)
     G = G.eval().requires_grad_(False)
     E = Encoder(EncoderConfig.for_generator(G, **(encoder_config or {})))
+    if init is not None:
+        if dataclasses.replace(init.config, generator_fingerprint=E.config.generator_fingerprint) != E.config:
+            raise ValueError(f"the initial encoder's config {init.config} does not fit this generator ({E.config})")
+        E.load_state_dict(init.state_dict())
     w_mean, w_std = w_statistics(G)
     E.w_mean.copy_(G.mapping.w_avg if G.mapping.w_avg.abs().sum() > 0 else w_mean)
     E.w_std.copy_(w_std)

@@ -51,6 +51,7 @@ class Targets:
     right_direction: float = 0.95
     psnr_outside: float = 30.0  # dB, strict region
     entanglement: float = 0.1
+    visible_change: float = 0.15  # images in [-1, 1]; see visible_change()
 
 
 @dataclass
@@ -281,6 +282,14 @@ class Scoring:
     config: StrictConfig
 
 
+def visible_change(image0: torch.Tensor, image1: torch.Tensor) -> float:
+    """How visibly an edit changes the image: per sample, the 99.5th percentile over pixels of the
+    absolute change (averaged over RGB, images in [-1, 1]); the median over samples. A large edit
+    of a small part reaches it (a wheel, an eye); a faint shift of everything does not."""
+    per_pixel = (image1 - image0).abs().mean(1).flatten(1)
+    return float(per_pixel.quantile(0.995, dim=1).median())
+
+
 def score_edits(sc: Scoring, samples: Samples, image1: torch.Tensor, strength: float) -> dict:
     """Right direction, move per unit strength, strict PSNR outside, entanglement of edited images."""
     world = sc.world
@@ -298,6 +307,7 @@ def score_edits(sc: Scoring, samples: Samples, image1: torch.Tensor, strength: f
             "move": float(move.mean()), "move_per_unit": float(move.mean() / strength),
             "psnr_outside": float(psnr.mean()), "psnr_outside_p10": float(psnr.quantile(0.1)),
             "outside_share": float(outside.float().mean()),
+            "visible_change": visible_change(samples.image0, image1),
             "region_classes": [world.classes[c].name for c in classes],
             **entanglement(change, sc.t, prior_std(world), sc.usable, world.param_names)}
 
@@ -334,7 +344,8 @@ def verdict(row: dict, targets: Targets) -> dict:
     ent = row.get("entanglement")
     return {"right_direction": row["right_direction"] >= targets.right_direction,
             "psnr_outside": row["psnr_outside"] >= targets.psnr_outside,
-            "entanglement": ent is not None and ent < targets.entanglement}
+            "entanglement": ent is not None and ent < targets.entanglement,
+            "visible_change": row.get("visible_change", 0.0) >= targets.visible_change}
 
 
 def evaluate_vector(model: EditModel, reader: ParameterReader, vec, config: StrictConfig,

@@ -39,7 +39,7 @@ def both(rows, key, fmt, steps=None) -> str:
 def summary_table(results: list[dict]) -> str:
     head = ("| vector (parameter, reader R²) | right way -1 / +1 (≥ 95%) | move per unit strength -1 / +1 | "
             "PSNR outside, strict, -1 / +1 (≥ 30 dB) | entanglement -1 / +1 (< 0.1), worst parameter at +1 | "
-            "reader's floor -1 / +1 | linearity R² (6 strengths) | refined 30 steps, -1 / +1: right way; PSNR; entanglement | passes |")
+            "reader's floor -1 / +1 | visible change -1 / +1 (≥ 0.15) | linearity R² (6 strengths) | refined 30 steps, -1 / +1: right way; PSNR; entanglement | passes |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for res in results:
         for v in res["vectors"]:
@@ -49,7 +49,7 @@ def summary_table(results: list[dict]) -> str:
                 f"| {res['world']}: {v['vector']} ({v['parameter']}, {v['parameter_r2']:.2f}) | {both(s, 'right_direction', pct)} | "
                 f"{both(s, 'move_per_unit', num)} | {both(s, 'psnr_outside', lambda x: num(x, 1))} dB | "
                 f"{both(s, 'entanglement', num)} ({at(s, 1.0).get('most_entangled')}) | {both(s, 'floor_entanglement', num)} | "
-                f"{v['linearity']['r2']:.2f} | {both(r, 'right_direction', pct, 30)}; {both(r, 'psnr_outside', lambda x: num(x, 1), 30)} dB; "
+                f"{both(s, 'visible_change', num)} | {v['linearity']['r2']:.2f} | {both(r, 'right_direction', pct, 30)}; {both(r, 'psnr_outside', lambda x: num(x, 1), 30)} dB; "
                 f"{both(r, 'entanglement', num, 30)} | {'yes' if passed else 'no'} |")
     return "\n".join(lines)
 

@@ -2,6 +2,10 @@
 
     python scripts/make_default_model.py faces --run runs/faces
 
+A run that started from a model (`train-default --init weights/faces --adversarial 0.1`,
+the sharpening stage) keeps that model's distillation record and adds its own, with the
+PSNR and sharpness before and after (`editgan.training.evaluate_quality`, 256 held-out z).
+
 Writes the generator, a segmentation branch trained on free labels (the renderer's part
 maps of the training samples), the held-out mIoU of that branch and of branches trained
 from only N = 4, 8, 16, 32 labelled samples (the EditGAN way), and a model card.
@@ -18,7 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from editgan.segmenter import SegmenterTrainConfig, generator_features, mean_iou, train_segmenter
-from editgan.training import evaluate_psnr, labelled_samples, load_run
+from editgan.model import load_generator
+from editgan.training import evaluate_quality, labelled_samples, load_run
 from editgan.world import get_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +52,11 @@ def training_summary(run: Path) -> dict:
     cfg = json.loads((run / "train_config.json").read_text())
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     last = [r for r in log if "total" in r][-1]
-    keep = ("batch", "lr", "betas", "ema", "minutes", "part_weights")
-    return {"config": {k: cfg.get(k) for k in keep}, **{k: last[k] for k in ("step", "minutes", "l1", "grad", "pooled")}}
+    keep = ("batch", "lr", "betas", "ema", "minutes", "part_weights", "adversarial", "d_lr", "gan_betas", "r1_gamma", "r1_every")
+    out = {"config": {k: cfg.get(k) for k in keep if k in cfg}, **{k: last[k] for k in ("step", "minutes", "l1", "grad", "pooled")}}
+    if cfg.get("adversarial"):
+        out.update({k: last[k] for k in ("adversarial", "d_loss")})
+    return out
 
 
 def few_shot_mious(G, world, sizes, steps) -> dict:
@@ -81,16 +89,29 @@ def main():
         metrics = json.loads((out / "metrics.json").read_text())
         missing = [n for n in args.few_shot if str(n) not in metrics.get("few_shot", {})]
         metrics.setdefault("few_shot", {}).update(few_shot_mious(G, world, missing, args.steps))
+        if "sharpness" not in metrics:
+            metrics["sharpness"] = evaluate_quality(G, world).sharpness
     else:
         if not args.run:
             p.error("--run is required unless --card-only")
         G = load_run(args.run)
+        run_config = json.loads((Path(args.run) / "train_config.json").read_text())
+        quality = evaluate_quality(G, world)
+        metrics = {"psnr_db": quality.psnr_db, "sharpness": quality.sharpness}
+        if run_config.get("init"):  # a sharpening run: the starting model's record stays, this run's is added
+            init = Path(run_config["init"])
+            before_metrics = json.loads((init / "metrics.json").read_text())
+            before = evaluate_quality(load_generator(init), world)
+            metrics["training"] = before_metrics["training"]
+            metrics["sharpening"] = {**training_summary(Path(args.run)), "psnr_db_before": before.psnr_db,
+                                     "sharpness_before": before.sharpness}
+        else:
+            metrics["training"] = training_summary(Path(args.run))
         G.save_pretrained(out)
         t = time.time()
         seg = train_branch(G, world, args.examples, 0, args.steps, max(8, 2048 // args.examples))
         seg.save_pretrained(out)
-        metrics = {"segmenter_minutes": (time.time() - t) / 60, "psnr_db": evaluate_psnr(G, world),
-                   "training": training_summary(Path(args.run))}
+        metrics["segmenter_minutes"] = (time.time() - t) / 60
         miou, per = heldout_miou(G, seg, world)
         metrics["miou_shipped"] = miou
         metrics["per_class_iou_shipped"] = dict(zip([c.name for c in world.classes], per))
@@ -99,6 +120,28 @@ def main():
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "README.md").write_text(card)
     print(json.dumps(metrics, indent=2))
+
+
+def sharpening_text(domain, metrics) -> str:
+    """The card's paragraph on the adversarial stage (empty for a model that only was distilled)."""
+    sh = metrics.get("sharpening")
+    if not sh:
+        return ""
+    c = sh["config"]
+    return f"""
+Then adversarial sharpening, starting from the distilled model: a StyleGAN2 discriminator (residual,
+`editgan/discriminator.py`) on renders vs samples, non-saturating loss with weight {c["adversarial"]} next to
+the distillation loss (kept as the regulariser), lazy R1 (gamma {c["r1_gamma"]}, every {c["r1_every"]} steps),
+Adam lr {c["lr"]} (generator) and {c["d_lr"]} (discriminator), betas {c["gan_betas"]}, weight averaging {c["ema"]}.
+{sh["step"]} steps in {sh["minutes"]:.0f} minutes. Rerun: `python -m editgan train-default --world {domain}
+--init weights/{domain} --adversarial {c["adversarial"]} --lr {c["lr"]} --minutes {c["minutes"]:.0f} --run runs/{domain}-sharpen`
+then `python scripts/make_default_model.py {domain} --run runs/{domain}-sharpen`.
+
+| held-out, 256 samples | PSNR | sharpness |
+|---|---|---|
+| distilled | {sh["psnr_db_before"]:.2f} dB | {sh["sharpness_before"]:.2f} |
+| sharpened (shipped) | {metrics["psnr_db"]:.2f} dB | {metrics["sharpness"]:.2f} |
+"""
 
 
 def card_text(domain, G, world, metrics) -> str:
@@ -134,7 +177,10 @@ weight averaging {cfg["ema"]}, lr decay over the last 20%, bfloat16 autocast, ch
 pooled {tr["pooled"]:.3f}. Rerun: `python -m editgan train-default --world {domain} --minutes {cfg["minutes"]:.0f} --run runs/{domain}`
 then `python scripts/make_default_model.py {domain} --run runs/{domain}`.
 
-Held-out PSNR of G(z) against render(params(z)) (256 samples): **{metrics["psnr_db"]:.2f} dB**.
+{sharpening_text(domain, metrics)}
+Held-out PSNR of G(z) against render(params(z)) (256 samples): **{metrics["psnr_db"]:.2f} dB**; sharpness
+(high-frequency energy, what a 3x3 box blur removes, of G(z) over that of the renders; 1 is as crisp):
+**{metrics["sharpness"]:.2f}**.
 
 ## Segmentation branch
 An ensemble of 10 per-pixel MLPs on all synthesis features (EditGAN / DatasetGAN), trained on the

@@ -249,3 +249,29 @@ def test_faithful_embedding_through_the_api(tiny_model, encoder, tmp_path):
         assert "pivotal tuning" not in plain
     finally:
         demo.close()
+
+
+def test_an_encoder_warm_starts_from_one_made_for_the_model_a_generator_was_tuned_from(tiny_model, encoder):
+    """A sharpened default model keeps its encoder's weights as the starting point."""
+    import copy
+
+    G2 = copy.deepcopy(tiny_model.G)
+    with torch.no_grad():
+        G2.synthesis.blocks()[-1].conv1.bias.add_(0.01)  # a fine-tuned copy: another fingerprint
+    E2 = train_encoder(G2, EncoderTrainConfig(steps=0), init=encoder)
+    assert E2.config.generator_fingerprint == G2.fingerprint() != encoder.config.generator_fingerprint
+    for (name, a), b in zip(E2.state_dict().items(), encoder.state_dict().values()):
+        if name not in ("w_mean", "w_std"):
+            assert torch.equal(a, b), name
+    _, images = held_out(G2)
+    _, images1 = held_out(tiny_model.G)
+    with torch.no_grad():
+        warm = psnr(G2.synthesis(E2(images)), images)
+        before = psnr(tiny_model.G.synthesis(encoder(images1)), images1)
+        mean = psnr(G2.synthesis(G2.w_plus(G2.mean_w()[None]).expand(len(images), -1, -1)), images)
+    assert warm > before - 1.0 and warm > mean + 3.0, (warm, before, mean)  # good guesses from step 0
+
+    other = Encoder(EncoderConfig(resolution=encoder.config.resolution, num_ws=encoder.config.num_ws + 1,
+                                  w_dim=encoder.config.w_dim))
+    with pytest.raises(ValueError, match="does not fit"):
+        train_encoder(G2, EncoderTrainConfig(steps=0), init=other)

@@ -35,7 +35,7 @@ WORLD = "cars"
 PARAMETER = "horizon"  # large and plain: a few reader steps read it
 PARTS = ["windows"]
 RESOLUTION = 32
-STRENGTH_KEYS = ["strength", "samples", "right_direction", "move", "move_per_unit", "psnr_outside", "psnr_outside_p10",
+STRENGTH_KEYS = ["strength", "samples", "right_direction", "move", "move_per_unit", "psnr_outside", "psnr_outside_p10", "visible_change",
                  "entanglement", "most_entangled", "entanglement_mean", "floor_entanglement", "region_classes"]
 PAINT_KEYS = ["psnr_inside", "psnr_inside_unedited", "psnr_inside_reconstruction", "correlation", "psnr_outside",
               "true_move", "read_move", "read_move_renders", "right_direction", "entanglement", "floor_entanglement"]
@@ -229,14 +229,28 @@ def test_entanglement_is_the_worst_usable_other_parameter_relative_to_the_target
     assert entanglement(change, 0, std, torch.tensor([True, False, False, False]), names)["entanglement"] is None
 
 
+def test_visible_change_sees_a_small_strong_change_not_a_faint_wide_one():
+    from editgan.evaluation import visible_change
+
+    a = torch.zeros(4, 3, 64, 64)
+    spot = a.clone()
+    spot[:, :, 30:36, 30:36] = 0.8  # a wheel: 36 of 4096 pixels (0.9%), strongly changed
+    assert visible_change(a, spot) == pytest.approx(0.8)
+    assert visible_change(a, a + 0.05) == pytest.approx(0.05)  # everything, faintly
+    dot = a.clone()
+    dot[:, :, 0, 0] = 1.0  # one pixel: below the 99.5th percentile
+    assert visible_change(a, dot) == 0.0
+
+
 def test_linearity_and_verdict():
     rows = [{"strength": s, "move": 0.4 * s} for s in STRENGTHS]
     lin = linearity(rows)
     assert lin["slope"] == pytest.approx(0.4) and lin["r2"] == pytest.approx(1.0)
     saturating = [{"strength": s, "move": 0.4 * max(min(s, 0.5), -0.5)} for s in STRENGTHS]
     assert linearity(saturating)["r2"] < 0.95
-    good = {"right_direction": 0.97, "psnr_outside": 31.0, "entanglement": 0.05}
+    good = {"right_direction": 0.97, "psnr_outside": 31.0, "entanglement": 0.05, "visible_change": 0.3}
     assert all(verdict(good, Targets()).values())
+    assert verdict({**good, "visible_change": 0.1}, Targets())["visible_change"] is False
     assert verdict({**good, "entanglement": None}, Targets())["entanglement"] is False
     assert verdict({**good, "psnr_outside": 29.0}, Targets())["psnr_outside"] is False
 
