@@ -7,6 +7,7 @@ the editor optimises an offset dW+ with
                                                                  and over the changed pixels
          + outside_weight * |G(W+ + dW+) - G(W+)|               outside it (L1, at full and half scale)
          + delta_weight * mean(dW+ ** 2)
+         + colour_weight * part colour change            (optional; see part_colour_loss)
 
 as in the EditGAN paper (Adam, lr 0.02, 15 x outside + 1 x inside). The cross-entropy is
 averaged over the region and, separately, over the pixels the edit changed: in a region
@@ -41,6 +42,7 @@ class EditConfig:
     inside_weight: float = 1.0
     outside_weight: float = 15.0
     delta_weight: float = 0.0
+    colour_weight: float = 0.0  # keep each edited part's mean colour (0: off, as in the paper)
     region_dilation: int = 2  # pixels at 64 px; scaled with the resolution
     max_part_share: float = 0.15  # larger painted classes join the region only where painted
     stop_accuracy: float = 0.97  # early stop when this share of region pixels has its target label
@@ -110,6 +112,24 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return full + half
 
 
+def part_colour_loss(image: torch.Tensor, original: torch.Tensor, before: torch.Tensor, target: torch.Tensor,
+                     region: torch.Tensor, min_pixels: int = 4) -> torch.Tensor:
+    """Mean |change| of each part's mean colour: a part's pixels in the target part map on the edited
+    image against its pixels in the original part map on the original image.
+
+    The cross-entropy inside the region says where each part must be, not what colour it keeps, so
+    an edit that enlarges the eyes may also recolour the irises; this term asks for the shape change
+    alone. Only parts inside the region that exist before and after (at least `min_pixels`) count:
+    a part the edit creates (teeth in an opened mouth) has no colour to keep."""
+    losses = []
+    for c in target[region].unique():
+        now, was = target == c, before == c
+        if now.sum() < min_pixels or was.sum() < min_pixels:
+            continue
+        losses.append((image[0][:, now].mean(1) - original[0][:, was].mean(1)).abs().mean())
+    return torch.stack(losses).mean() if losses else image.sum() * 0
+
+
 def region_accuracy(logits: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> float:
     return float((logits.argmax(1)[0] == target)[region].float().mean())
 
@@ -146,8 +166,12 @@ def optimise_delta(
     config: EditConfig,
     init_delta: torch.Tensor | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
+    before: torch.Tensor | None = None,
 ) -> EditResult:
-    """The core loop: optimise dW+ for the target part map inside `region` (and at `changed`)."""
+    """The core loop: optimise dW+ for the target part map inside `region` (and at `changed`).
+    `before`, the part map of w_plus, is needed by the colour term (`config.colour_weight`)."""
+    if config.colour_weight and before is None:
+        raise EditError("the colour term needs the part map before the edit")
     torch.manual_seed(config.seed)
     w_plus = w_plus.detach().reshape(1, G.num_ws, G.w_dim)
     with torch.no_grad():
@@ -173,6 +197,8 @@ def optimise_delta(
         loss = config.inside_weight * inside_loss + config.outside_weight * outside_loss
         if config.delta_weight:
             loss = loss + config.delta_weight * delta.pow(2).mean()
+        if config.colour_weight:
+            loss = loss + config.colour_weight * part_colour_loss(image, original, before, target, region)
         acc = pixel_accuracy(logits.detach(), target_p, region_p)
         acc_changed = pixel_accuracy(logits.detach(), target_p, changed_p) if any_changed else acc
         record = {"step": step, "loss": float(loss.detach()), "inside": float(inside_loss.detach()),
@@ -228,7 +254,8 @@ def edit(
     _, before = segment(G, segmenter, w_plus)
     region = edit_region(before[0], edited_labels, scaled_dilation(config, r), config.max_part_share)
     changed = before[0] != edited_labels
-    return optimise_delta(G, segmenter, w_plus, edited_labels.long(), region, changed, config, progress=progress)
+    return optimise_delta(G, segmenter, w_plus, edited_labels.long(), region, changed, config, progress=progress,
+                          before=before[0])
 
 
 def refine(
@@ -258,4 +285,5 @@ def refine(
     _, after = segment(G, segmenter, w_plus.reshape(G.num_ws, G.w_dim) + delta)
     region = parts_region(before[0], after[0], classes, scaled_dilation(config, G.resolution))
     changed = before[0] != after[0]
-    return optimise_delta(G, segmenter, w_plus, after[0], region, changed, config, init_delta=delta, progress=progress)
+    return optimise_delta(G, segmenter, w_plus, after[0], region, changed, config, init_delta=delta, progress=progress,
+                          before=before[0])

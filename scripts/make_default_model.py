@@ -100,9 +100,13 @@ def main():
         metrics = {"psnr_db": quality.psnr_db, "sharpness": quality.sharpness}
         if run_config.get("init"):  # a sharpening run: the starting model's record stays, this run's is added
             init = Path(run_config["init"])
-            before_metrics = json.loads((init / "metrics.json").read_text())
             before = evaluate_quality(load_generator(init), world)
-            metrics["training"] = before_metrics["training"]
+            if (init / "metrics.json").is_file():  # a shipped model folder
+                metrics["training"] = json.loads((init / "metrics.json").read_text())["training"]
+            elif (init.parent / "log.jsonl").is_file():  # a distillation run's generator/ folder
+                metrics["training"] = training_summary(init.parent)
+            else:
+                raise SystemExit(f"error: no record of how {init} was distilled (metrics.json or the run's log.jsonl)")
             metrics["sharpening"] = {**training_summary(Path(args.run)), "psnr_db_before": before.psnr_db,
                                      "sharpness_before": before.sharpness}
         else:

@@ -100,11 +100,14 @@ def main():
     p.add_argument("--only", nargs="*", help="make only these vectors")
     p.add_argument("--both-ways", action="store_true",
                    help="also paint as many high samples down and count their offsets negated")
+    p.add_argument("--colour-weight", type=float, default=0.0,
+                   help="keep each edited part's mean colour (editor's colour term; 0: off)")
+    p.add_argument("--model", help="model folder (default: the shipped one)")
     p.add_argument("--out", help="vectors folder (default vectors/<domain>)")
     p.add_argument("--no-grids", action="store_true")
     p.add_argument("--grids-only", action="store_true", help="only redraw the grids of the vectors in the folder")
     a = p.parse_args()
-    model = load_model(a.domain)
+    model = load_model(a.model or a.domain)
     world = get_world(a.domain)
     out_dir = Path(a.out) if a.out else ROOT / "vectors" / a.domain
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +130,7 @@ def main():
             w = model.w_from_seed(seed)
             _, before = model.render(w)
             target = painted_edit(model, world, seed, parameter, paint_value)
-            res = edit(model.G, model.segmenter, w, target, EditConfig(steps=a.steps))
+            res = edit(model.G, model.segmenter, w, target, EditConfig(steps=a.steps, colour_weight=a.colour_weight))
             deltas.append(sign * res.delta)
             if sign > 0:  # the parts are what is painted to make the edit the vector makes
                 small, big = edited_parts(before, target)
@@ -144,7 +147,7 @@ def main():
             parts=parts, default_strength=1.0,
             method={"kind": "segmentation-edit" if len(seeds) == 1 else "mean-of-segmentation-edits" + ("-both-ways" if both_ways else ""),
                     "seed": seeds[0], "seeds": seeds, "parameter": parameter, "direction": 1.0,
-                    "target_value": value, "steps": max(steps), "lr": EditConfig().lr,
+                    "target_value": value, "steps": max(steps), "lr": EditConfig().lr, "colour_weight": a.colour_weight,
                     "region_accuracy": sum(accuracies) / len(accuracies)},
         )
         save_vector(vec, out_dir / f"{name}.safetensors")

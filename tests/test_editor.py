@@ -150,3 +150,34 @@ def test_an_edit_puts_no_gradients_into_the_models(tiny):
         p.grad = None  # training left the branch's last gradients
     edit(model.G, model.segmenter, w, target, EditConfig(steps=3))
     assert all(p.grad is None for p in weights)
+
+
+def test_part_colour_loss_sees_a_recoloured_part_not_a_reshaped_one():
+    from editgan.editor import part_colour_loss
+
+    before = torch.zeros(8, 8, dtype=torch.long)
+    before[2:4, 2:4] = 1  # a small eye
+    after = torch.zeros(8, 8, dtype=torch.long)
+    after[1:5, 1:5] = 1  # a bigger eye
+    after[6, 6:8] = 2  # a part that did not exist (teeth in an opened mouth)
+    original = torch.full((1, 3, 8, 8), -0.5)
+    original[0, :, before == 1] = 0.7
+    reshaped = torch.full((1, 3, 8, 8), -0.5)
+    reshaped[0, :, after == 1] = 0.7
+    reshaped[0, :, after == 2] = 0.9
+    region = torch.ones(8, 8, dtype=torch.bool)
+    assert float(part_colour_loss(reshaped, original, before, after, region)) == pytest.approx(0.0, abs=1e-6)
+    recoloured = reshaped.clone()
+    recoloured[0, 2, after == 1] = -0.8  # the eye turns yellow
+    assert float(part_colour_loss(recoloured, original, before, after, region)) > 0.2
+
+
+def test_the_colour_term_runs_in_an_edit_and_needs_the_map_before(tiny):
+    model, _ = tiny
+    w, target = square_edit(model, 5)
+    cfg = EditConfig(steps=5, min_steps=5, max_part_share=1.0)
+    plain = edit(model.G, model.segmenter, w, target, cfg)
+    coloured = edit(model.G, model.segmenter, w, target, EditConfig(**{**cfg.__dict__, "colour_weight": 50.0}))
+    assert not torch.equal(plain.delta, coloured.delta)  # the term has a gradient
+    with pytest.raises(EditError, match="part map before"):
+        editor.optimise_delta(model.G, model.segmenter, w, target, plain.region, plain.region, EditConfig(colour_weight=1.0))
