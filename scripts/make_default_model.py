@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from editgan.segmenter import SegmenterTrainConfig, generator_features, mean_iou, train_segmenter
 from editgan.model import load_generator
 from editgan.training import evaluate_quality, labelled_samples, load_run
@@ -45,6 +47,18 @@ def train_branch(G, world, n, seed, steps, pixels, members=10):
                           num_members=members, progress=lambda s, t, l: (bar.update(1), bar.set_postfix(loss=round(l, 3))))
     bar.close()
     return res.segmenter
+
+
+def comparison_grid(world, before, after, path: Path, n: int = 8, seed: int = 999) -> None:
+    """Renders (top), the distilled generator (middle), the sharpened one (bottom) on held-out z, 2x."""
+    from PIL import Image
+
+    z = torch.randn(n, after.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        rows = [world.render(world.params_from_z(z), after.resolution, 2)[0], before(z).clamp(-1, 1), after(z).clamp(-1, 1)]
+    grid = torch.cat([torch.cat(list(r), 2) for r in rows], 1)
+    img = Image.fromarray(((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+    img.resize((img.width * 2, img.height * 2), Image.NEAREST).save(path)
 
 
 def training_summary(run: Path) -> dict:
@@ -83,8 +97,6 @@ def main():
     out = Path(args.out or ROOT / "weights" / args.domain)
     world = get_world(args.domain)
     if args.card_only:
-        from editgan.model import load_generator
-
         G = load_generator(out)
         metrics = json.loads((out / "metrics.json").read_text())
         missing = [n for n in args.few_shot if str(n) not in metrics.get("few_shot", {})]
@@ -100,13 +112,17 @@ def main():
         metrics = {"psnr_db": quality.psnr_db, "sharpness": quality.sharpness}
         if run_config.get("init"):  # a sharpening run: the starting model's record stays, this run's is added
             init = Path(run_config["init"])
-            before = evaluate_quality(load_generator(init), world)
+            G_before = load_generator(init)
+            before = evaluate_quality(G_before, world)
             if (init / "metrics.json").is_file():  # a shipped model folder
                 metrics["training"] = json.loads((init / "metrics.json").read_text())["training"]
             elif (init.parent / "log.jsonl").is_file():  # a distillation run's generator/ folder
                 metrics["training"] = training_summary(init.parent)
             else:
                 raise SystemExit(f"error: no record of how {init} was distilled (metrics.json or the run's log.jsonl)")
+            shipped = out.resolve() == (ROOT / "weights" / args.domain).resolve()
+            comparison_grid(world, G_before, G, ROOT / "docs" / f"sharpening-{args.domain}.png" if shipped
+                            else Path(args.run) / "sharpening.png")
             metrics["sharpening"] = {**training_summary(Path(args.run)), "psnr_db_before": before.psnr_db,
                                      "sharpness_before": before.sharpness}
         else:
@@ -137,9 +153,12 @@ Then adversarial sharpening, starting from the distilled model: a StyleGAN2 disc
 `editgan/discriminator.py`) on renders vs samples, non-saturating loss with weight {c["adversarial"]} next to
 the distillation loss (kept as the regulariser), lazy R1 (gamma {c["r1_gamma"]}, every {c["r1_every"]} steps),
 Adam lr {c["lr"]} (generator) and {c["d_lr"]} (discriminator), betas {c["gan_betas"]}, weight averaging {c["ema"]}.
-{sh["step"]} steps in {sh["minutes"]:.0f} minutes. Rerun: `python -m editgan train-default --world {domain}
---init weights/{domain} --adversarial {c["adversarial"]} --lr {c["lr"]} --minutes {c["minutes"]:.0f} --run runs/{domain}-sharpen`
-then `python scripts/make_default_model.py {domain} --run runs/{domain}-sharpen`.
+{sh["step"]} steps in {sh["minutes"]:.0f} minutes. Rerun, with the distilled model in weights/{domain} (as the
+distillation's rerun above leaves it): `python -m editgan train-default --world {domain} --init weights/{domain}
+--adversarial {c["adversarial"]} --lr {c["lr"]} --minutes {c["minutes"]:.0f} --run runs/{domain}-sharpen`, then
+`python scripts/make_default_model.py {domain} --run runs/{domain}-sharpen` and
+`python -m editgan encoder train weights/{domain} --init weights/{domain} --steps 600 --run runs/{domain}-encoder`
+(the encoder of the distilled model, fine-tuned to the sharpened one).
 
 | held-out, 256 samples | PSNR | sharpness |
 |---|---|---|
