@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 PASS = (-1.0, 1.0)
 
 
@@ -74,12 +76,19 @@ def paint_table(results: list[dict]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="+")
+    p.add_argument("--full", action="store_true", help="also every table of each file (docs/evaluation.md's Results)")
     a = p.parse_args(argv)
     results = [json.loads(Path(f).read_text()) for f in a.files]
     print(summary_table(results))
     if any(r["paint"] for r in results):
         print()
         print(paint_table(results))
+    if a.full:
+        from editgan.evaluation import markdown_report
+
+        for r in results:
+            print()
+            print(markdown_report(r))
     return 0
 
 

@@ -157,8 +157,8 @@ Adam lr {c["lr"]} (generator) and {c["d_lr"]} (discriminator), betas {c["gan_bet
 distillation's rerun above leaves it): `python -m editgan train-default --world {domain} --init weights/{domain}
 --adversarial {c["adversarial"]} --lr {c["lr"]} --minutes {c["minutes"]:.0f} --run runs/{domain}-sharpen`, then
 `python scripts/make_default_model.py {domain} --run runs/{domain}-sharpen` and
-`python -m editgan encoder train weights/{domain} --init weights/{domain} --steps 600 --run runs/{domain}-encoder`
-(the encoder of the distilled model, fine-tuned to the sharpened one).
+`python -m editgan encoder train weights/{domain} --init weights/{domain} --steps 600`, run twice, the second time
+with `--steps 2000` (the encoder of the distilled model, fine-tuned to the sharpened one).
 
 | held-out, 256 samples | PSNR | sharpness |
 |---|---|---|

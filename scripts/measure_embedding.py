@@ -179,8 +179,22 @@ def main():
     p.add_argument("--vector-renders", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json")
+    p.add_argument("--only", nargs="+", choices=["foreign", "vectors"],
+                   help="rerun only these parts (2: foreign images, 3: vectors after PTI) into the existing --json file")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.only:
+        if not a.json:
+            p.error("--only updates a --json file")
+        report = json.loads(Path(a.json).read_text())
+        for domain in a.domains:
+            m = load_model(domain)
+            if "foreign" in a.only:
+                report[domain]["foreign"] = foreign(m, domain, a.steps, a.pti_steps, a.other)
+            if "vectors" in a.only:
+                report[domain]["vectors_after_pti"] = vectors_after_pti(m, domain, a.vector_renders, a.steps, a.pti_steps)
+            Path(a.json).write_text(json.dumps(report, indent=1))
+        return
     report = {"threads": a.threads, "steps": a.steps, "pti_steps": a.pti_steps}
     for domain in a.domains:
         m = load_model(domain)
