@@ -186,7 +186,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress=None) -> Generator:
             D.load_state_dict(state["D"])
             d_opt.load_state_dict(state["d_opt"])
         step, elapsed = state["step"], state["elapsed"]
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # map_location may have moved it to the GPU
     (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     fixed_z = torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(1234))
