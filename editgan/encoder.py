@@ -20,7 +20,6 @@ An encoder belongs to one generator: its folder files (`encoder.json`,
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import math
 import time

@@ -28,7 +28,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .embedding import psnr
 from .generator import Generator, GeneratorConfig
 from .world import World, get_world
 
@@ -130,17 +129,17 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> Non
         be.copy_(bm)
 
 
-def save_grid(path: Path, G: Generator, world: World, z: torch.Tensor, supersample: int) -> float:
-    """Renders on top, generator below; returns the PSNR of the generator on these z."""
+def save_grid(path: Path, generators, world: World, z: torch.Tensor, supersample: int, scale: int = 1) -> None:
+    """Renders on top, then one row per generator (a Generator or a list of them), on these z."""
     from PIL import Image
 
+    generators = generators if isinstance(generators, (list, tuple)) else [generators]
     with torch.no_grad():
-        real, _ = world.render(world.params_from_z(z), G.resolution, supersample)
-        fake = G(z.to(next(G.parameters()).device)).float().clamp(-1, 1).cpu()
-    rows = [torch.cat(list(t), 2) for t in (real, fake)]
-    grid = ((torch.cat(rows, 1) + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    Image.fromarray(grid).save(path)
-    return psnr(fake, real)
+        real, _ = world.render(world.params_from_z(z), generators[0].resolution, supersample)
+        fakes = [G(z.to(next(G.parameters()).device)).float().clamp(-1, 1).cpu() for G in generators]
+    rows = [torch.cat(list(t), 2) for t in (real, *fakes)]
+    img = Image.fromarray(((torch.cat(rows, 1) + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy())
+    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
 
 
 def initial_generator(cfg: TrainConfig, world: World) -> Generator:
@@ -219,13 +218,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress=None) -> Generator:
             weight = part_weight_map(labels, names, weights)
         real, weight, z = real.to(device), weight.to(device), z.to(device)
 
-        if adversarial:  # the discriminator's step: renders are real, samples fake
+        with torch.autocast(**autocast):
+            fake = G(z)
+        if adversarial:  # the discriminator's step: renders are real, samples (detached) fake
             for group in d_opt.param_groups:
                 group["lr"] = cfg.d_lr * lr_scale
             with torch.autocast(**autocast):
-                with torch.no_grad():
-                    fake = G(z)
-                d_loss = discriminator_loss(D(real).float(), D(fake).float())
+                d_loss = discriminator_loss(D(real).float(), D(fake.detach()).float())
             if step % cfg.r1_every == 0:
                 r1 = r1_penalty(D, real)
                 d_loss = d_loss + cfg.r1_gamma / 2 * r1 * cfg.r1_every
@@ -235,12 +234,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress=None) -> Generator:
             d_opt.step()
             running["d_loss"] = running.get("d_loss", 0.0) + float(d_loss.detach())
 
-        with torch.autocast(**autocast):
-            fake = G(z)
         losses = distillation_loss(fake.float(), real, weight)
-        if adversarial:
-            for p in D.parameters():
-                p.requires_grad_(False)
+        if adversarial:  # the generator's step: D frozen, so only G gets gradients
+            D.requires_grad_(False)
             with torch.autocast(**autocast):
                 losses["adversarial"] = generator_adversarial_loss(D(fake).float())
             losses["total"] = losses["total"] + cfg.adversarial * losses["adversarial"]
@@ -248,8 +244,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress=None) -> Generator:
         losses["total"].backward()
         opt.step()
         if adversarial:
-            for p in D.parameters():
-                p.requires_grad_(True)
+            D.requires_grad_(True)
         ema_update(G_ema, G, cfg.ema)
         step += 1
         for k, v in losses.items():
@@ -284,10 +279,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress=None) -> Generator:
     return G_ema
 
 
+def box_blur(x: torch.Tensor) -> torch.Tensor:
+    """3x3 box blur of (N, C, H, W) images, edges replicated."""
+    return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
 def high_frequency_energy(x: torch.Tensor) -> torch.Tensor:
     """Per image: mean squared difference between x and its 3x3 box blur (what blur removes)."""
-    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-    return (x - blurred).pow(2).mean(dim=(1, 2, 3))
+    return (x - box_blur(x)).pow(2).mean(dim=(1, 2, 3))
 
 
 @dataclass
@@ -310,10 +309,6 @@ def evaluate_quality(G: Generator, world: World, n: int = 256, seed: int = 999, 
             hf_real += high_frequency_energy(real).sum().item()
     return Quality(psnr_db=float(-10 * math.log10(mse / n)), sharpness=hf_fake / hf_real, samples=n)
 
-
-def evaluate_psnr(G: Generator, world: World, n: int = 256, seed: int = 999, supersample: int = 2) -> float:
-    """Held-out PSNR of G(z) against render(params(z)), z from a fixed seed."""
-    return evaluate_quality(G, world, n, seed, supersample).psnr_db
 
 
 def labelled_samples(G: Generator, world: World, n: int, seed: int, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from editgan.segmenter import SegmenterTrainConfig, generator_features, mean_iou, train_segmenter
 from editgan.model import load_generator
-from editgan.training import evaluate_quality, labelled_samples, load_run
+from editgan.training import evaluate_quality, labelled_samples, load_run, save_grid
 from editgan.world import get_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,18 +47,6 @@ def train_branch(G, world, n, seed, steps, pixels, members=10):
                           num_members=members, progress=lambda s, t, l: (bar.update(1), bar.set_postfix(loss=round(l, 3))))
     bar.close()
     return res.segmenter
-
-
-def comparison_grid(world, before, after, path: Path, n: int = 8, seed: int = 999) -> None:
-    """Renders (top), the distilled generator (middle), the sharpened one (bottom) on held-out z, 2x."""
-    from PIL import Image
-
-    z = torch.randn(n, after.z_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        rows = [world.render(world.params_from_z(z), after.resolution, 2)[0], before(z).clamp(-1, 1), after(z).clamp(-1, 1)]
-    grid = torch.cat([torch.cat(list(r), 2) for r in rows], 1)
-    img = Image.fromarray(((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
-    img.resize((img.width * 2, img.height * 2), Image.NEAREST).save(path)
 
 
 def training_summary(run: Path) -> dict:
@@ -121,8 +109,9 @@ def main():
             else:
                 raise SystemExit(f"error: no record of how {init} was distilled (metrics.json or the run's log.jsonl)")
             shipped = out.resolve() == (ROOT / "weights" / args.domain).resolve()
-            comparison_grid(world, G_before, G, ROOT / "docs" / f"sharpening-{args.domain}.png" if shipped
-                            else Path(args.run) / "sharpening.png")
+            held_out_z = torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(999))  # renders, distilled, sharpened
+            save_grid(ROOT / "docs" / f"sharpening-{args.domain}.png" if shipped else Path(args.run) / "sharpening.png",
+                      [G_before, G], world, held_out_z, supersample=2, scale=2)
             metrics["sharpening"] = {**training_summary(Path(args.run)), "psnr_db_before": before.psnr_db,
                                      "sharpness_before": before.sharpness}
         else:
